@@ -52,6 +52,14 @@ func Up(ctx context.Context, o Options) (err error) {
 			return err
 		}
 	}
+	if _, err := os.Stat(RunDir); err == nil {
+		// A lab elsewhere on this machine, or one that was never stopped: only
+		// one lab runs on a machine, since it uses fixed users and addresses.
+		fmt.Fprintln(o.Out, "lab: removing the leftovers of an earlier lab")
+		if err := Down(ctx, Options{Dir: o.Dir, Out: io.Discard}); err != nil {
+			return err
+		}
+	}
 	start := time.Now()
 	u := &upper{o: o, st: &State{Dir: o.Dir}}
 	if err := os.MkdirAll(o.Dir, 0o755); err != nil {

@@ -1,0 +1,59 @@
+# ops: build, lab, tests. `make demo` and `make test` do all the set-up.
+SHELL    := /bin/bash
+GO       ?= go
+export GOFLAGS := -buildvcs=auto
+BIN      := $(CURDIR)/bin
+LAB_DIR  ?= $(CURDIR)/.lab
+HOSTS    ?= 3
+LAB      := $(BIN)/ops-lab --dir $(LAB_DIR)
+OPS      := $(BIN)/ops
+LABENV   = eval "$$($(LAB) env)"
+
+.PHONY: bin lab-up lab-down lab-env lab-status demo test unit e2e lab-down-test vet fmt
+
+bin:
+	@$(GO) build -o $(BIN)/ ./cmd/...
+
+## The lab: a local stand-in for a data center (see README.md).
+lab-up: bin
+	$(LAB) up --hosts $(HOSTS)
+
+lab-down: bin
+	$(LAB) down
+
+lab-status: bin
+	$(LAB) status
+
+# `make -s lab-env` prints export lines only.
+lab-env: bin
+	@$(LAB) env
+
+## The main job on the lab; grows as capabilities land.
+demo: lab-up
+	@$(LABENV); set -x; \
+	$(OPS) version; \
+	$(OPS) config; \
+	curl -fsS -H "X-Api-Key: $$MACKEREL_APIKEY" "$$MACKEREL_APIBASE/api/v0/hosts?service=lab" | head -c 400; echo; \
+	ansible -i "$$OPS_LAB_INVENTORY" all -m raw -a 'hostname; id -un' \
+	  -e ansible_ssh_common_args="-o UserKnownHostsFile=$$OPS_LAB_KNOWN_HOSTS"
+
+## Tests: unit tests, then end-to-end tests of the built binaries against the lab.
+test: vet unit e2e lab-down-test
+
+vet:
+	@test -z "$$(gofmt -l cmd helper internal inventory 2>/dev/null)" || { gofmt -l cmd helper internal inventory; echo "gofmt needed"; exit 1; }
+	$(GO) vet ./...
+	$(GO) vet -tags e2e ./e2e/...
+
+unit:
+	$(GO) test -count=1 ./...
+
+e2e: lab-up
+	$(LABENV); OPS_BIN=$(BIN) $(GO) test -tags e2e -count=1 -v ./e2e/...
+
+# Last: stops the lab and proves nothing is left behind.
+lab-down-test: bin
+	OPS_BIN=$(BIN) OPS_LAB_DIR=$(LAB_DIR) $(GO) test -tags labdown -count=1 -v -run TestLabDown ./e2e/...
+
+fmt:
+	gofmt -w cmd helper internal inventory

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/ops-team/ops/cmd/internal/opsconfig"
+)
+
+type streams struct {
+	in       io.Reader
+	out, err io.Writer
+}
+
+// deps is what every subcommand receives: streams, environment and the
+// resolved configuration.
+type deps struct {
+	streams
+	getenv func(string) string
+	cfg    *opsconfig.Config
+}
+
+// configFlags are global flags that override one configuration key each.
+var configFlags = []struct{ flag, key, usage string }{
+	{"server", "server.host", "operation server `DEST` ([user@]host[:port] or ~/.ssh/config alias)"},
+	{"image", "image.name", "image `REPOSITORY`"},
+	{"tag", "image.tag", "image `TAG`"},
+	{"no-log", "log.enabled", "do not record this run in the run log"},
+}
+
+func run(ctx context.Context, args []string, s streams) int {
+	d := &deps{streams: s, getenv: os.Getenv}
+	app := newApp(d)
+	err := app.RunContext(ctx, args)
+	return exitCode(ctx, err, s.err)
+}
+
+func newApp(d *deps) *cli.App {
+	flags := []cli.Flag{
+		&cli.StringFlag{Name: "config", Usage: "configuration `FILE` (default: ops.yaml found upwards from here, or $OPS_CONFIG)"},
+	}
+	for _, f := range configFlags {
+		if f.flag == "no-log" {
+			flags = append(flags, &cli.BoolFlag{Name: f.flag, Usage: f.usage})
+			continue
+		}
+		flags = append(flags, &cli.StringFlag{Name: f.flag, Usage: f.usage})
+	}
+	app := &cli.App{
+		Name:                 "ops",
+		Usage:                "operate on a fleet from an operation server, in one container image",
+		Flags:                flags,
+		Reader:               d.in,
+		Writer:               d.out,
+		ErrWriter:            d.err,
+		HideHelpCommand:      true,
+		EnableBashCompletion: false,
+		// Nothing may call os.Exit: errors come back to run and exitCode.
+		ExitErrHandler: func(*cli.Context, error) {},
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return usageError{err}
+		},
+		CommandNotFound: func(c *cli.Context, name string) {},
+		Before: func(c *cli.Context) error {
+			return d.loadConfig(c)
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usagef("unknown command %q (see ops --help)", c.Args().First())
+			}
+			return cli.ShowAppHelp(c)
+		},
+		Commands: []*cli.Command{
+			versionCommand(d),
+			configCommand(d),
+		},
+	}
+	for _, c := range app.Commands {
+		c.OnUsageError = app.OnUsageError
+	}
+	return app
+}
+
+// loadConfig resolves flag > env > ops.yaml > default.
+func (d *deps) loadConfig(c *cli.Context) error {
+	wd, _ := os.Getwd()
+	o := opsconfig.Options{Path: c.String("config"), Dir: wd, Getenv: d.getenv, Flags: map[string]string{}, FlagOf: map[string]string{}}
+	for _, f := range configFlags {
+		if !c.IsSet(f.flag) {
+			continue
+		}
+		v := c.String(f.flag)
+		if f.flag == "no-log" {
+			v = "true"
+			if c.Bool(f.flag) {
+				v = "false"
+			}
+		}
+		o.Flags[f.key], o.FlagOf[f.key] = v, f.flag
+	}
+	cfg, err := opsconfig.Load(o)
+	if err != nil {
+		var bv *opsconfig.BadValue
+		if errors.As(err, &bv) {
+			return usageError{err}
+		}
+		return err
+	}
+	d.cfg = cfg
+	return nil
+}

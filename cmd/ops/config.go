@@ -1,0 +1,82 @@
+package main
+
+import (
+	"fmt"
+	"runtime"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/ops-team/ops/cmd/internal/opsconfig"
+)
+
+func runtimeInfo() string { return runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH }
+
+type configOptions struct {
+	showHelp bool
+}
+
+func configCommand(d *deps) *cli.Command {
+	return &cli.Command{
+		Name:  "config",
+		Usage: "print every effective setting and where it came from",
+		Flags: []cli.Flag{&cli.BoolFlag{Name: "help-keys", Usage: "also describe each key"}},
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usagef("config takes no arguments")
+			}
+			return runConfig(d, configOptions{showHelp: c.Bool("help-keys")})
+		},
+	}
+}
+
+// credentialEnv are variables ops reads through libraries; shown masked.
+var credentialEnv = []struct {
+	name   string
+	secret bool
+}{
+	{"SSH_AUTH_SOCK", false},
+	{"AWS_PROFILE", false},
+	{"AWS_REGION", false},
+	{"AWS_ACCESS_KEY_ID", true},
+	{"AWS_SECRET_ACCESS_KEY", true},
+	{"AWS_SESSION_TOKEN", true},
+	{"MACKEREL_APIKEY", true},
+}
+
+func runConfig(d *deps, o configOptions) error {
+	file := d.cfg.File
+	if file == "" {
+		file = "(none found; defaults and environment only)"
+	}
+	fmt.Fprintf(d.out, "# config file: %s\n", file)
+	w := tabwriter.NewWriter(d.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "KEY\tVALUE\tSOURCE\tENV")
+	for _, v := range d.cfg.All() {
+		val := v.String()
+		if v.Key.Secret {
+			val = opsconfig.Mask(val)
+		}
+		if val == "" {
+			val = "-"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", v.Key.Name, val, v.Source, v.Key.Env())
+		if o.showHelp {
+			fmt.Fprintf(w, "\t  %s\t\t\n", v.Key.Help)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(d.out, "# read through libraries (secrets masked):")
+	for _, e := range credentialEnv {
+		val := d.getenv(e.name)
+		if val == "" {
+			val = "-"
+		} else if e.secret {
+			val = opsconfig.Mask(val)
+		}
+		fmt.Fprintf(d.out, "#   %s=%s\n", e.name, val)
+	}
+	return nil
+}

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Exit codes of ops itself. A wrapped command's own code passes through.
+const (
+	exitOK          = 0
+	exitFailure     = 1
+	exitUsage       = 2
+	exitInterrupted = 130
+)
+
+// usageError is something the user typed wrong.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+
+// commandExit carries a wrapped command's exit code; it has already spoken.
+type commandExit struct{ code int }
+
+func (e commandExit) Error() string { return fmt.Sprintf("command exited with status %d", e.code) }
+
+// exitCode is the one place errors become exit codes and one stderr line.
+func exitCode(ctx context.Context, err error, stderr io.Writer) int {
+	if err == nil {
+		return exitOK
+	}
+	var ce commandExit
+	if errors.As(err, &ce) {
+		return ce.code
+	}
+	if ctx.Err() != nil || errors.Is(err, context.Canceled) {
+		fmt.Fprintln(stderr, "ops: interrupted")
+		return exitInterrupted
+	}
+	fmt.Fprintln(stderr, "ops:", err)
+	var ue usageError
+	if errors.As(err, &ue) {
+		return exitUsage
+	}
+	return exitFailure
+}
