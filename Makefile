@@ -41,7 +41,7 @@ demo: lab-up
 test: vet unit e2e lab-down-test
 
 vet:
-	@test -z "$$(gofmt -l cmd helper internal inventory 2>/dev/null)" || { gofmt -l cmd helper internal inventory; echo "gofmt needed"; exit 1; }
+	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./e2e/...
 
@@ -56,4 +56,4 @@ lab-down-test: bin
 	OPS_BIN=$(BIN) OPS_LAB_DIR=$(LAB_DIR) $(GO) test -tags labdown -count=1 -v -run TestLabDown ./e2e/...
 
 fmt:
-	gofmt -w cmd helper internal inventory
+	gofmt -w .

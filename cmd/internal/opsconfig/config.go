@@ -100,8 +100,8 @@ type Config struct {
 
 // Options say where to look.
 type Options struct {
-	Path   string            // --config; if empty OPS_CONFIG, then a walk up from Dir
-	Dir    string            // working directory
+	Path   string // --config; if empty OPS_CONFIG, then a walk up from Dir
+	Dir    string // working directory
 	Getenv func(string) string
 	Flags  map[string]string // key → value given by flag
 	FlagOf map[string]string // key → flag name, for Source
