@@ -120,10 +120,19 @@ func GroupName(s string) string {
 	return out
 }
 
-// Group is one inventory group.
+// Group is one inventory group: hosts, or (for all) children.
 type Group struct {
-	Hosts    []string `json:"hosts,omitempty"`
-	Children []string `json:"children,omitempty"`
+	Hosts    []string
+	Children []string
+}
+
+// MarshalJSON always writes a hosts list, empty or not, so that Ansible
+// never mistakes the group for something else.
+func (g *Group) MarshalJSON() ([]byte, error) {
+	if g.Children != nil {
+		return marshal(map[string][]string{"children": g.Children})
+	}
+	return marshal(map[string][]string{"hosts": nonNil(g.Hosts)})
 }
 
 // Inventory is what --list prints.
@@ -153,7 +162,12 @@ func Build(hosts []*mkr.Host, exclude *regexp.Regexp, ah AnsibleHost) *Inventory
 		}
 		return sorted[i].ID < sorted[j].ID
 	})
+	// Every status group exists, empty or not, so that a pattern such as
+	// "web:!status_maintenance" never draws a warning.
 	members := map[string][]string{}
+	for _, st := range Statuses {
+		members["status_"+st] = []string{}
+	}
 	kept := map[string]string{}
 	for _, h := range sorted {
 		if h == nil || h.IsRetired || h.Name == "" || exclude != nil && exclude.MatchString(h.Name) {
@@ -190,9 +204,7 @@ func Build(hosts []*mkr.Host, exclude *regexp.Regexp, ah AnsibleHost) *Inventory
 		all.Children = append(all.Children, name)
 	}
 	sort.Strings(all.Children)
-	all.Children = append(all.Children, "ungrouped")
 	inv.Groups["all"] = all
-	inv.Groups["ungrouped"] = &Group{}
 	return inv
 }
 

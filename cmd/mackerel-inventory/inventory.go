@@ -19,8 +19,9 @@ import (
 	"github.com/ops-team/ops/inventory"
 )
 
+// env is where output goes; settings come from flags and the process
+// environment (urfave/cli reads the EnvVars of each flag).
 type env struct {
-	getenv         func(string) string
 	stdout, stderr io.Writer
 }
 
@@ -38,6 +39,8 @@ type options struct {
 	refresh     bool
 	allowStale  bool
 	timeout     time.Duration
+	attempts    int
+	backoff     time.Duration
 }
 
 func run(ctx context.Context, args []string, e env) int {
@@ -63,6 +66,8 @@ func run(ctx context.Context, args []string, e env) int {
 			&cli.DurationFlag{Name: "cache-ttl", Value: time.Minute, Usage: "reuse an answer this long; 0 disables the cache", EnvVars: []string{"MACKEREL_INVENTORY_CACHE_TTL"}},
 			&cli.BoolFlag{Name: "refresh", Usage: "ask the API even if the cache is fresh", EnvVars: []string{"MACKEREL_INVENTORY_REFRESH"}},
 			&cli.BoolFlag{Name: "allow-stale", Usage: "when the API fails, use an expired cache (said on stderr)", EnvVars: []string{"MACKEREL_INVENTORY_ALLOW_STALE"}},
+			&cli.IntFlag{Name: "attempts", Value: 4, Usage: "tries per API call on 429, 5xx and network errors", EnvVars: []string{"MACKEREL_INVENTORY_ATTEMPTS"}},
+			&cli.DurationFlag{Name: "backoff", Value: 500 * time.Millisecond, Usage: "first wait between tries, doubled each time (429 waits as Retry-After says)", EnvVars: []string{"MACKEREL_INVENTORY_BACKOFF"}},
 			&cli.DurationFlag{Name: "timeout", Value: time.Minute, Usage: "give up on the API after this long, retries included", EnvVars: []string{"MACKEREL_INVENTORY_TIMEOUT"}},
 		},
 		Action: func(c *cli.Context) error {
@@ -89,11 +94,12 @@ func parseOptions(c *cli.Context, e env) (*options, error) {
 	o := &options{
 		list: c.Bool("list"), host: c.String("host"),
 		filter: inventory.Filter{
-			Service: c.String("service"), Roles: c.StringSlice("role"),
-			Statuses: c.StringSlice("status"), Name: c.String("name"),
+			Service: c.String("service"), Roles: nonEmpty(c.StringSlice("role")),
+			Statuses: nonEmpty(c.StringSlice("status")), Name: c.String("name"),
 		},
 		cacheDir: c.String("cache-dir"), cacheTTL: c.Duration("cache-ttl"),
 		refresh: c.Bool("refresh"), allowStale: c.Bool("allow-stale"), timeout: c.Duration("timeout"),
+		attempts: c.Int("attempts"), backoff: c.Duration("backoff"),
 	}
 	if c.NArg() > 0 {
 		return nil, usageError{fmt.Errorf("unexpected argument %q", c.Args().First())}
@@ -116,13 +122,13 @@ func parseOptions(c *cli.Context, e env) (*options, error) {
 		return nil, usageError{err}
 	}
 	o.ansibleHost = ah
-	if o.cacheTTL < 0 || o.timeout <= 0 {
-		return nil, usageError{errors.New("--cache-ttl must be ≥ 0 and --timeout > 0")}
+	if o.cacheTTL < 0 || o.timeout <= 0 || o.attempts < 1 || o.backoff <= 0 {
+		return nil, usageError{errors.New("--cache-ttl must be ≥ 0, --timeout and --backoff > 0, --attempts ≥ 1")}
 	}
 	// The API key as mkr finds it: the environment, then mackerel-agent.conf.
-	o.apiKey = e.getenv("MACKEREL_APIKEY")
+	o.apiKey = os.Getenv("MACKEREL_APIKEY")
 	if o.apiKey == "" {
-		o.apiKey = e.getenv("MACKEREL_API_KEY")
+		o.apiKey = os.Getenv("MACKEREL_API_KEY")
 	}
 	if o.apiKey == "" {
 		k, err := mackerelx.AgentConfAPIKey(c.String("agent-conf"))
@@ -131,7 +137,7 @@ func parseOptions(c *cli.Context, e env) (*options, error) {
 		}
 		o.apiKey = k
 	}
-	o.apiBase = e.getenv("MACKEREL_APIBASE")
+	o.apiBase = os.Getenv("MACKEREL_APIBASE")
 	if o.apiBase == "" {
 		o.apiBase = mackerelx.DefaultBaseURL
 	}
@@ -190,7 +196,7 @@ func fetch(ctx context.Context, e env, o *options) ([]*mkr.Host, error) {
 			return hosts, nil
 		}
 	}
-	client, err := mackerelx.NewClient(mackerelx.Options{APIKey: o.apiKey, BaseURL: o.apiBase, Log: e.stderr})
+	client, err := mackerelx.NewClient(mackerelx.Options{APIKey: o.apiKey, BaseURL: o.apiBase, Attempts: o.attempts, Backoff: o.backoff, Log: e.stderr})
 	if err != nil {
 		return nil, usageError{err}
 	}
@@ -224,8 +230,25 @@ func describe(err error, base string) error {
 		return fmt.Errorf("the Mackerel API rejected the API key (%v)", err)
 	case errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("the Mackerel API at %s did not answer in time", base)
-	case strings.Contains(err.Error(), "invalid character") || strings.Contains(err.Error(), "cannot unmarshal") || strings.Contains(err.Error(), "unexpected end of JSON"):
+	case isJSONError(err):
 		return fmt.Errorf("malformed answer from the Mackerel API at %s: %v", base, err)
 	}
 	return fmt.Errorf("Mackerel API at %s: %v", base, err)
+}
+
+func isJSONError(err error) bool {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	return errors.As(err, &se) || errors.As(err, &te) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// nonEmpty drops blank items (an empty or "a,,b" environment variable).
+func nonEmpty(items []string) []string {
+	var out []string
+	for _, it := range items {
+		if it = strings.TrimSpace(it); it != "" {
+			out = append(out, it)
+		}
+	}
+	return out
 }
