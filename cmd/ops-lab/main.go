@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/ops-team/ops/helper/sshx"
 	"net"
 	"net/http"
 	"os"
@@ -76,7 +77,7 @@ func run(ctx context.Context, args []string) error {
 			return fmt.Errorf("lab is not running (%v); run make lab-up", err)
 		}
 		for _, kv := range st.Env() {
-			fmt.Printf("export %s=%s\n", kv[0], lab.ShellQuote(kv[1]))
+			fmt.Printf("export %s=%s\n", kv[0], sshx.Quote(kv[1]))
 		}
 		return nil
 	case "serve":

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log"
 	"os"
 
 	"github.com/urfave/cli/v2"
@@ -33,6 +34,9 @@ var configFlags = []struct{ flag, key, usage string }{
 }
 
 func run(ctx context.Context, args []string, s streams) int {
+	// x/crypto/ssh/agent reports every refused agent request through the
+	// standard logger; ops speaks for itself on stderr.
+	log.SetOutput(io.Discard)
 	d := &deps{streams: s, getenv: os.Getenv}
 	app := newApp(d)
 	err := app.RunContext(ctx, args)
@@ -77,6 +81,7 @@ func newApp(d *deps) *cli.App {
 		Commands: []*cli.Command{
 			versionCommand(d),
 			configCommand(d),
+			remoteCommand(d),
 		},
 	}
 	for _, c := range app.Commands {

@@ -5,7 +5,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/ops-team/ops/helper/sshx"
 )
+
+func isConnectionError(err error) bool {
+	var (
+		ue *sshx.UnreachableError
+		ae *sshx.AuthError
+		ck *sshx.ChangedKeyError
+		uk *sshx.UnknownKeyError
+		cl *sshx.ConnectionLostError
+	)
+	return errors.As(err, &ue) || errors.As(err, &ae) || errors.As(err, &ck) || errors.As(err, &uk) || errors.As(err, &cl)
+}
 
 // Exit codes of ops itself. A wrapped command's own code passes through.
 const (
@@ -13,6 +26,7 @@ const (
 	exitFailure     = 1
 	exitUsage       = 2
 	exitInterrupted = 130
+	exitConnection  = 255 // as ssh(1): the connection, not the command, failed
 )
 
 // usageError is something the user typed wrong.
@@ -42,6 +56,9 @@ func exitCode(ctx context.Context, err error, stderr io.Writer) int {
 		return exitInterrupted
 	}
 	fmt.Fprintln(stderr, "ops:", err)
+	if isConnectionError(err) {
+		return exitConnection
+	}
 	var ue usageError
 	if errors.As(err, &ue) {
 		return exitUsage

@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"fmt"
+	"github.com/ops-team/ops/helper/sshx"
 	"net"
 	"os"
 	"path/filepath"
@@ -46,7 +47,7 @@ container:
 	}
 	var env strings.Builder
 	for _, kv := range st.Env() {
-		fmt.Fprintf(&env, "export %s=%s\n", kv[0], ShellQuote(kv[1]))
+		fmt.Fprintf(&env, "export %s=%s\n", kv[0], sshx.Quote(kv[1]))
 	}
 	return os.WriteFile(filepath.Join(st.Dir, "env.sh"), []byte(env.String()), 0o600)
 }

@@ -28,11 +28,3 @@ func TestPlanAndMackerelHosts(t *testing.T) {
 		t.Error("inventory lists the retired host")
 	}
 }
-
-func TestShellQuote(t *testing.T) {
-	for in, want := range map[string]string{"abc": "abc", "a b": "'a b'", "it's": `'it'\''s'`, "": "''", "/x/y:1": "/x/y:1"} {
-		if got := ShellQuote(in); got != want {
-			t.Errorf("ShellQuote(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

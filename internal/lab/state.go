@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 )
 
 // Fixed names of what the lab creates outside its state directory. They are
@@ -136,12 +135,4 @@ func (st *State) Env() [][2]string {
 		{"OPS_LAB_TARGET_USER", TargetUser},
 		{"OPS_LAB_MACKEREL_CONF", st.MackerelConf},
 	}
-}
-
-// ShellQuote quotes s for a POSIX shell.
-func ShellQuote(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:@,=+") == "" {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
