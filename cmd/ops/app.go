@@ -81,6 +81,11 @@ func newApp(d *deps) *cli.App {
 		Commands: []*cli.Command{
 			versionCommand(d),
 			configCommand(d),
+			buildCommand(d),
+			pushCommand(d),
+			pullCommand(d),
+			deployCommand(d),
+			checkCommand(d),
 			remoteCommand(d),
 		},
 	}

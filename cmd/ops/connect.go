@@ -84,3 +84,5 @@ func (d *deps) forwardedAgent(c *sshx.Client, o sshOptions) (*sshx.ForwardedAgen
 	}
 	return sshx.NewForwardedAgent(c.Agent, keys)
 }
+
+func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }

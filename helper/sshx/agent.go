@@ -118,3 +118,21 @@ func (f *ForwardedAgent) Serve(l net.Listener) error {
 		}()
 	}
 }
+
+// ServeOnServer serves the agent on a unix socket that the server opens at
+// path for this connection (OpenSSH's streamlocal forwarding): a container
+// on the server can mount it. stop closes it and removes the socket file.
+func (c *Client) ServeOnServer(f *ForwardedAgent, path string) (stop func(), err error) {
+	l, err := c.ListenUnix(path)
+	if err != nil {
+		return nil, fmt.Errorf("open the agent socket %s on the server: %w", path, err)
+	}
+	go func() { _ = f.Serve(l) }()
+	return func() {
+		l.Close()
+		if s, err := c.NewSession(); err == nil {
+			_ = s.Run("rm -f " + Quote(path))
+			s.Close()
+		}
+	}, nil
+}

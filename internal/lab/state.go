@@ -122,6 +122,7 @@ func (st *State) Env() [][2]string {
 		{"AWS_ACCESS_KEY_ID", st.AWSAccessKeyID},
 		{"AWS_SECRET_ACCESS_KEY", st.AWSSecretKey},
 		{"AWS_REGION", AWSRegion},
+		{"AWS_EC2_METADATA_DISABLED", "true"}, // the lab never asks an instance-metadata service
 		{"MACKEREL_APIBASE", "http://" + st.MackerelAddr},
 		{"MACKEREL_APIKEY", st.MackerelAPIKey},
 		{"OPS_LAB_DIR", st.Dir},

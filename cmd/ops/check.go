@@ -1,0 +1,162 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/ops-team/ops/helper/docker"
+)
+
+func checkCommand(d *deps) *cli.Command {
+	return &cli.Command{
+		Name:  "check",
+		Usage: "check the operation server: SSH, engine, image digest, ansible in the image, forwarded agent in a container",
+		Flags: sshFlags(),
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usagef("check takes no arguments")
+			}
+			return runCheck(c.Context, d, sshOptionsFrom(c))
+		},
+	}
+}
+
+type checklist struct {
+	d      *deps
+	failed int
+}
+
+func (c *checklist) line(ok bool, name, format string, a ...any) bool {
+	status := "ok"
+	if !ok {
+		status = "FAILED"
+		c.failed++
+	}
+	fmt.Fprintf(c.d.out, "%-7s %-9s %s\n", status, name, fmt.Sprintf(format, a...))
+	return ok
+}
+
+func randomName() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func runCheck(ctx context.Context, d *deps, o sshOptions) error {
+	cl := &checklist{d: d}
+	ref, err := d.imageRef()
+	if err != nil {
+		return err
+	}
+	done := func() error {
+		if cl.failed > 0 {
+			return fmt.Errorf("%d check(s) failed", cl.failed)
+		}
+		return nil
+	}
+	client, err := d.dialServer(ctx, o)
+	if !cl.line(err == nil, "ssh", "%s", errOr(err, func() string {
+		return fmt.Sprintf("%s reached, host key verified against %s", client.Dest, d.cfg.Path("ssh.known_hosts"))
+	})) {
+		return done()
+	}
+	defer client.Close()
+	remote, err := d.serverEngine(ctx, client)
+	if !cl.line(err == nil, "engine", "%s", errOr(err, func() string {
+		v, _ := remote.ServerVersion(ctx)
+		return fmt.Sprintf("Docker %s at %s", v.Version, d.cfg.String("server.docker_socket"))
+	})) {
+		return done()
+	}
+	defer remote.Close()
+
+	have, err := docker.RepoDigest(ctx, remote, ref)
+	imageOK := err == nil && have != ""
+	if !imageOK {
+		cl.line(false, "image", "%s is not on the operation server: run ops deploy", ref)
+	} else {
+		want, werr := d.registryDigest(ctx, ref)
+		switch {
+		case werr != nil:
+			cl.line(false, "image", "%s@%s present; the registry's digest is unknown: %v", ref, have, werr)
+		case want != have:
+			cl.line(false, "image", "%s@%s present, but the registry has %s: run ops deploy", ref, have, want)
+		default:
+			cl.line(true, "image", "%s@%s, as in the registry", ref, have)
+		}
+	}
+	if imageOK {
+		var out, errb bytes.Buffer
+		code, err := docker.RunCaptured(ctx, remote, docker.Spec{Name: "ops-check-" + randomName(), Image: ref, Cmd: []string{"ansible", "--version"}}, &out, &errb)
+		first, _, _ := strings.Cut(out.String(), "\n")
+		cl.line(err == nil && code == 0, "ansible", "%s", errOr(orExit(err, code, errb.String()), func() string { return first + " in the image" }))
+
+		fwd, err := d.forwardedAgent(client, o)
+		if err == nil && fwd == nil {
+			err = fmt.Errorf("no agent to forward (SSH_AUTH_SOCK)")
+		}
+		if err == nil {
+			sock := "/tmp/ops-agent-" + randomName() + ".sock"
+			var stop func()
+			if stop, err = client.ServeOnServer(fwd, sock); err == nil {
+				out.Reset()
+				errb.Reset()
+				code, err = docker.RunCaptured(ctx, remote, docker.Spec{
+					Name: "ops-check-" + randomName(), Image: ref, Cmd: []string{"ssh-add", "-l"},
+					Env: []string{"SSH_AUTH_SOCK=/run/ops/agent.sock"}, Binds: []string{sock + ":/run/ops/agent.sock"},
+				}, &out, &errb)
+				stop()
+				err = orExit(err, code, errb.String()+out.String())
+			}
+		}
+		cl.line(err == nil, "agent", "%s", errOr(err, func() string {
+			return fmt.Sprintf("forwarded agent visible in a container (%d key(s))", strings.Count(strings.TrimSpace(out.String()), "\n")+1)
+		}))
+	}
+	return done()
+}
+
+// registryDigest asks the registry (through the local engine) which digest ref has.
+func (d *deps) registryDigest(ctx context.Context, ref string) (string, error) {
+	cli, err := localEngine(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer cli.Close()
+	auth, err := d.registryAuth(ctx, ref)
+	if err != nil {
+		return "", err
+	}
+	enc, err := auth.Encode()
+	if err != nil {
+		return "", err
+	}
+	di, err := cli.DistributionInspect(ctx, ref, enc)
+	if err != nil {
+		return "", err
+	}
+	return di.Descriptor.Digest.String(), nil
+}
+
+func errOr(err error, ok func() string) string {
+	if err != nil {
+		return err.Error()
+	}
+	return ok()
+}
+
+func orExit(err error, code int, output string) error {
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return fmt.Errorf("exit %d: %s", code, strings.TrimSpace(output))
+	}
+	return nil
+}
