@@ -9,10 +9,25 @@ LAB      := $(BIN)/ops-lab --dir $(LAB_DIR)
 OPS      := $(BIN)/ops
 LABENV   = eval "$$($(LAB) env)"
 
-.PHONY: bin lab-up lab-down lab-env lab-status demo test unit e2e lab-down-test vet fmt
+.PHONY: build push deploy check setup inventory remote-test-run local-test-run bin lab-up lab-down lab-env lab-status demo test unit e2e lab-down-test vet fmt
 
 bin:
 	@$(GO) build -o $(BIN)/ ./cmd/...
+
+## The image and the operation server (the original Makefile's targets, through ops).
+build: bin
+	$(OPS) build
+push: bin
+	$(OPS) push
+deploy: bin
+	$(OPS) deploy
+check: bin
+	$(OPS) check
+setup: bin
+	$(OPS) pull
+# The inventory as JSON, as the original `make inventory` printed it.
+inventory: bin
+	@$(BIN)/mackerel-inventory --list
 
 ## The lab: a local stand-in for a data center (see README.md).
 lab-up: bin

@@ -28,7 +28,13 @@ import (
 func labEnv(t *testing.T, extra ...string) []string {
 	t.Helper()
 	st := labState(t)
-	return append([]string{"OPS_CONFIG=" + st.ConfigPath(), "SSH_AUTH_SOCK=" + st.AgentSock}, extra...)
+	env := []string{"OPS_CONFIG=" + st.ConfigPath(), "SSH_AUTH_SOCK=" + st.AgentSock}
+	for _, kv := range st.Env() {
+		if strings.HasPrefix(kv[0], "AWS_") {
+			env = append(env, kv[0]+"="+kv[1])
+		}
+	}
+	return append(env, extra...)
 }
 
 func TestRemoteRunsCommandsAndPassesExitCodes(t *testing.T) {

@@ -103,6 +103,9 @@ func runBuild(ctx context.Context, d *deps, o buildOptions) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if labels["org.opencontainers.image.revision"] == "unknown" {
+		fmt.Fprintln(d.err, "ops: warning: the source revision is unknown (not a git checkout, or git not on PATH); the image's revision label says so")
+	}
 	files, err := docker.Tree(filepath.Join(o.root, "image"), "")
 	if err != nil {
 		return "", err
