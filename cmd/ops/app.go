@@ -87,6 +87,9 @@ func newApp(d *deps) *cli.App {
 			deployCommand(d),
 			checkCommand(d),
 			remoteCommand(d),
+			remoteContainerCommand(d),
+			localContainerCommand(d),
+			superviseCommand(d),
 		},
 	}
 	for _, c := range app.Commands {

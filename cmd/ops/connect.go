@@ -4,13 +4,16 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/user"
 	"strings"
 	"time"
 
-	"github.com/ops-team/ops/helper/sshx"
+	"golang.org/x/crypto/ssh/agent"
 	"golang.org/x/term"
+
+	"github.com/ops-team/ops/helper/sshx"
 )
 
 // sshOptions are the connection flags shared by every command that
@@ -86,3 +89,5 @@ func (d *deps) forwardedAgent(c *sshx.Client, o sshOptions) (*sshx.ForwardedAgen
 }
 
 func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
+
+func agentClient(conn net.Conn) agent.ExtendedAgent { return agent.NewClient(conn) }

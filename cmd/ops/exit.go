@@ -37,8 +37,12 @@ func (e usageError) Unwrap() error { return e.err }
 
 func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
 
-// commandExit carries a wrapped command's exit code; it has already spoken.
-type commandExit struct{ code int }
+// commandExit carries a wrapped command's exit code; it has already spoken,
+// unless msg says something.
+type commandExit struct {
+	code int
+	msg  string
+}
 
 func (e commandExit) Error() string { return fmt.Sprintf("command exited with status %d", e.code) }
 
@@ -49,6 +53,9 @@ func exitCode(ctx context.Context, err error, stderr io.Writer) int {
 	}
 	var ce commandExit
 	if errors.As(err, &ce) {
+		if ce.msg != "" {
+			fmt.Fprintln(stderr, ce.msg)
+		}
 		return ce.code
 	}
 	if ctx.Err() != nil || errors.Is(err, context.Canceled) {

@@ -31,7 +31,12 @@ type Client struct {
 	Dest    Dest
 	Agent   agent.ExtendedAgent // the local agent, if any
 	closers []io.Closer
+	done    chan struct{}
 }
+
+// Done is closed when the connection has ended (closed, dropped, or given
+// up by the keepalive).
+func (c *Client) Done() <-chan struct{} { return c.done }
 
 // Close closes the connection, then its jump hosts and the agent connection.
 func (c *Client) Close() error {
@@ -159,6 +164,8 @@ func (d *Dialer) dialResolved(ctx context.Context, rd Dest) (*Client, error) {
 	}
 	_ = conn.SetDeadline(time.Time{})
 	c.Client = ssh.NewClient(sc, chans, reqs)
+	c.done = make(chan struct{})
+	go func() { _ = c.Client.Wait(); close(c.done) }()
 	if d.KeepAlive > 0 {
 		go keepAlive(c.Client, d.KeepAlive)
 	}
@@ -189,6 +196,8 @@ func (d *Dialer) handshake(ctx context.Context, via *Client, rd Dest) (*Client, 
 		return nil, err
 	}
 	c.Client = ssh.NewClient(sc, chans, reqs)
+	c.done = make(chan struct{})
+	go func() { _ = c.Client.Wait(); close(c.done) }()
 	return c, nil
 }
 

@@ -1,0 +1,369 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/docker/docker/client"
+	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
+
+	"github.com/ops-team/ops/helper/docker"
+	"github.com/ops-team/ops/helper/sshx"
+)
+
+// Paths inside the container.
+const (
+	containerAgent     = "/run/ops/agent.sock"
+	containerHeartbeat = "/run/ops/heartbeat.sock"
+	containerWorkDir   = "/work"
+	containerStateDir  = "/var/lib/ops"
+)
+
+type containerOptions struct {
+	ssh        sshOptions
+	copies     []string
+	remoteUser string
+	cmd        []string
+}
+
+func containerFlags() []cli.Flag {
+	return append(sshFlags(),
+		&cli.StringSliceFlag{Name: "copy", Usage: "copy a local file or folder into the container's working directory (repeatable)"},
+		&cli.StringFlag{Name: "remote-user", Usage: "ANSIBLE_REMOTE_USER in the container (default: target.user, else the local user)"},
+	)
+}
+
+func containerOptionsFrom(c *cli.Context) (containerOptions, error) {
+	if c.NArg() == 0 {
+		return containerOptions{}, usagef("%s needs a command: ops %s [--] CMD [ARG...]", c.Command.Name, c.Command.Name)
+	}
+	return containerOptions{ssh: sshOptionsFrom(c), copies: c.StringSlice("copy"), remoteUser: c.String("remote-user"), cmd: c.Args().Slice()}, nil
+}
+
+func remoteContainerCommand(d *deps) *cli.Command {
+	return &cli.Command{
+		Name:      "remote-container",
+		Usage:     "run a command in the deployed image on the operation server (agent forwarded, interactive at a terminal)",
+		ArgsUsage: "[--] CMD [ARG...]",
+		Flags:     containerFlags(),
+		Action: func(c *cli.Context) error {
+			o, err := containerOptionsFrom(c)
+			if err != nil {
+				return err
+			}
+			return runRemoteContainer(c.Context, d, o)
+		},
+	}
+}
+
+func localContainerCommand(d *deps) *cli.Command {
+	return &cli.Command{
+		Name:      "local-container",
+		Usage:     "run a command in the image on the local engine, in the working directory, as the caller",
+		ArgsUsage: "[--] CMD [ARG...]",
+		Flags:     containerFlags(),
+		Action: func(c *cli.Context) error {
+			o, err := containerOptionsFrom(c)
+			if err != nil {
+				return err
+			}
+			return runLocalContainer(c.Context, d, o)
+		},
+	}
+}
+
+var unsafeName = regexp.MustCompile(`[^a-zA-Z0-9_.-]+`)
+
+// containerName says who runs what since when: ops-USER-YYYYMMDD-HHMMSS-RAND.
+func containerName(user string) string {
+	return fmt.Sprintf("ops-%s-%s-%s", unsafeName.ReplaceAllString(user, "_"), time.Now().Format("20060102-150405"), randomName()[:4])
+}
+
+// containerEnv: the agent, the remote user, and the configured names
+// passed through (their values go in the API call, never on a command line).
+func (d *deps) containerEnv(o containerOptions, withAgent bool) []string {
+	user := o.remoteUser
+	if user == "" {
+		user = d.cfg.String("target.user")
+	}
+	if user == "" {
+		user = localUser()
+	}
+	env := []string{"ANSIBLE_REMOTE_USER=" + user, "OPS_OPERATOR=" + localUser()}
+	if withAgent {
+		env = append(env, "SSH_AUTH_SOCK="+containerAgent)
+	}
+	for _, name := range d.cfg.List("container.env") {
+		if v := d.getenv(name); v != "" {
+			env = append(env, name+"="+v)
+		}
+	}
+	return env
+}
+
+func (d *deps) containerMounts() ([]string, error) {
+	var binds []string
+	for _, m := range d.cfg.List("container.mounts") {
+		src, dst, ok := strings.Cut(m, ":")
+		if !ok || !filepath.IsAbs(src) || !filepath.IsAbs(dst) {
+			return nil, usagef("container.mounts: %q is not HOSTPATH:CONTAINERPATH", m)
+		}
+		binds = append(binds, src+":"+dst+":ro")
+	}
+	return binds, nil
+}
+
+// attachedStreams joins the container to this terminal (raw mode, resizes)
+// or to plain pipes.
+func (d *deps) attachedStreams(copies []string) (docker.Attached, func(), error) {
+	a := docker.Attached{Stdin: d.in, Stdout: d.out, Stderr: d.err, CopyIn: copies}
+	fd, ok := d.stdinTerminal()
+	if !ok {
+		return a, func() {}, nil
+	}
+	w, h, err := term.GetSize(fd)
+	if err != nil {
+		w, h = 80, 24
+	}
+	state, err := term.MakeRaw(fd)
+	if err != nil {
+		return a, nil, fmt.Errorf("terminal: %w", err)
+	}
+	a.TTY, a.Width, a.Height = true, uint(w), uint(h)
+	winch := make(chan os.Signal, 1)
+	signal.Notify(winch, syscall.SIGWINCH)
+	resize := make(chan [2]uint, 1)
+	stop := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-winch:
+				if w, h, err := term.GetSize(fd); err == nil {
+					select {
+					case resize <- [2]uint{uint(w), uint(h)}:
+					default:
+					}
+				}
+			case <-stop:
+				return
+			}
+		}
+	}()
+	a.Resize = resize
+	return a, func() {
+		signal.Stop(winch)
+		close(stop)
+		_ = term.Restore(fd, state)
+	}, nil
+}
+
+// serveHeartbeat answers each connection with one byte: the container's
+// supervisor ends its command when these stop.
+func serveHeartbeat(l net.Listener) {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		_, _ = c.Write([]byte{1})
+		c.Close()
+	}
+}
+
+func supervised(cmd []string) []string {
+	return append([]string{"ops", "supervise", "--heartbeat", containerHeartbeat, "--"}, cmd...)
+}
+
+func (d *deps) requireImage(ctx context.Context, cli client.ImageAPIClient, ref, where, hint string) error {
+	if _, err := cli.ImageInspect(ctx, ref); err != nil {
+		if client.IsErrNotFound(err) {
+			return fmt.Errorf("image %s is not on %s: run %s", ref, where, hint)
+		}
+		return err
+	}
+	return nil
+}
+
+func runRemoteContainer(ctx context.Context, d *deps, o containerOptions) error {
+	ref, err := d.imageRef()
+	if err != nil {
+		return err
+	}
+	binds, err := d.containerMounts()
+	if err != nil {
+		return err
+	}
+	client, err := d.dialServer(ctx, o.ssh)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	remote, err := d.serverEngine(ctx, client)
+	if err != nil {
+		return err
+	}
+	defer remote.Close()
+	if err := d.requireImage(ctx, remote, ref, "the operation server", "ops deploy"); err != nil {
+		return err
+	}
+	fwd, err := d.forwardedAgent(client, o.ssh)
+	if err != nil {
+		return err
+	}
+	tag := "/tmp/ops-" + randomName()
+	hb, err := client.ListenUnix(tag + ".heartbeat.sock")
+	if err != nil {
+		return fmt.Errorf("open the heartbeat socket on the operation server: %w", err)
+	}
+	go serveHeartbeat(hb)
+	sockets := []string{tag + ".heartbeat.sock"}
+	binds = append(binds, tag+".heartbeat.sock:"+containerHeartbeat, "ops-state-"+unsafeName.ReplaceAllString(localUser(), "_")+":"+containerStateDir)
+	if fwd != nil {
+		stop, err := client.ServeOnServer(fwd, tag+".agent.sock")
+		if err != nil {
+			hb.Close()
+			return err
+		}
+		defer stop()
+		binds = append(binds, tag+".agent.sock:"+containerAgent)
+	}
+	defer func() {
+		hb.Close()
+		removeRemote(client, sockets)
+	}()
+	spec := docker.Spec{
+		Name: containerName(localUser()), Image: ref, Cmd: supervised(o.cmd),
+		Env: d.containerEnv(o, fwd != nil), Binds: binds, HostNetwork: true, WorkingDir: containerWorkDir,
+		Labels: map[string]string{"io.ops.operator": localUser(), "io.ops.command": strings.Join(o.cmd, " ")},
+	}
+	a, restore, err := d.attachedStreams(o.copies)
+	if err != nil {
+		return err
+	}
+	code, err := docker.RunAttached(ctx, remote, spec, a)
+	restore()
+	if fwd != nil && fwd.Signatures() > 0 {
+		fmt.Fprintf(d.err, "ops: the operation server used the forwarded agent for %d signature(s)\n", fwd.Signatures())
+	}
+	if err != nil {
+		// A broken stream and the end of the connection arrive in either order.
+		select {
+		case <-client.Done():
+			err = &sshx.ConnectionLostError{Err: err}
+		case <-time.After(2 * time.Second):
+		}
+	}
+	return containerResult(ctx, code, err)
+}
+
+func removeRemote(c *sshx.Client, paths []string) {
+	s, err := c.NewSession()
+	if err != nil {
+		return
+	}
+	defer s.Close()
+	q := make([]string, len(paths))
+	for i, p := range paths {
+		q[i] = sshx.Quote(p)
+	}
+	_ = s.Run("rm -f " + strings.Join(q, " "))
+}
+
+func containerResult(ctx context.Context, code int, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return commandExit{code: code}
+	}
+	return nil
+}
+
+func runLocalContainer(ctx context.Context, d *deps, o containerOptions) error {
+	ref, err := d.imageRef()
+	if err != nil {
+		return err
+	}
+	cli, err := localEngine(ctx)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	if err := d.requireImage(ctx, cli, ref, "the local engine", "ops pull (or ops build)"); err != nil {
+		return err
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	home, _ := os.UserHomeDir()
+	state := filepath.Join(home, ".local", "state", "ops")
+	if err := os.MkdirAll(state, 0o700); err != nil {
+		return err
+	}
+	sockDir, err := os.MkdirTemp("", "ops-container-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(sockDir)
+	hb, err := net.Listen("unix", filepath.Join(sockDir, "heartbeat.sock"))
+	if err != nil {
+		return err
+	}
+	defer hb.Close()
+	go serveHeartbeat(hb)
+	binds := []string{wd + ":" + containerWorkDir, state + ":" + containerStateDir, filepath.Join(sockDir, "heartbeat.sock") + ":" + containerHeartbeat}
+	withAgent := false
+	if sock := d.getenv("SSH_AUTH_SOCK"); sock != "" && !o.ssh.noAgent {
+		info, err := cli.Info(ctx)
+		if err == nil && strings.Contains(info.OperatingSystem, "Docker Desktop") {
+			// Docker Desktop cannot mount host sockets; it forwards the agent itself.
+			binds = append(binds, "/run/host-services/ssh-auth.sock:"+containerAgent)
+			withAgent = true
+		} else {
+			conn, err := net.Dial("unix", sock)
+			if err != nil {
+				return fmt.Errorf("SSH agent at %s: %v", sock, err)
+			}
+			defer conn.Close()
+			fwd, err := d.forwardedAgent(&sshx.Client{Agent: agentClient(conn)}, o.ssh)
+			if err != nil {
+				return err
+			}
+			l, err := net.Listen("unix", filepath.Join(sockDir, "agent.sock"))
+			if err != nil {
+				return err
+			}
+			defer l.Close()
+			go func() { _ = fwd.Serve(l) }()
+			binds = append(binds, filepath.Join(sockDir, "agent.sock")+":"+containerAgent)
+			withAgent = true
+		}
+	}
+	spec := docker.Spec{
+		Name: containerName(localUser()), Image: ref, Cmd: supervised(o.cmd),
+		Env:   append(d.containerEnv(o, withAgent), "HOME=/tmp"),
+		Binds: binds, HostNetwork: true, WorkingDir: containerWorkDir,
+		User:   fmt.Sprintf("%d:%d", os.Getuid(), os.Getgid()),
+		Labels: map[string]string{"io.ops.operator": localUser(), "io.ops.command": strings.Join(o.cmd, " ")},
+	}
+	a, restore, err := d.attachedStreams(o.copies)
+	if err != nil {
+		return err
+	}
+	code, err := docker.RunAttached(ctx, cli, spec, a)
+	restore()
+	return containerResult(ctx, code, err)
+}
