@@ -45,12 +45,13 @@ lab-env: bin
 
 ## The main job on the lab; grows as capabilities land.
 demo: lab-up
-	@$(LABENV); set -x; \
-	$(OPS) version; \
-	$(OPS) config; \
-	curl -fsS -H "X-Api-Key: $$MACKEREL_APIKEY" "$$MACKEREL_APIBASE/api/v0/hosts?service=lab" | head -c 400; echo; \
-	ansible -i "$$OPS_LAB_INVENTORY" all -m raw -a 'hostname; id -un' \
-	  -e ansible_ssh_common_args="-o UserKnownHostsFile=$$OPS_LAB_KNOWN_HOSTS"
+	@scripts/demo.sh
+
+# As the original Makefile: a parallel command through the container.
+remote-test-run: bin
+	$(OPS) remote-container -- ansible -i /usr/local/bin/mackerel-inventory all -m raw -a uptime
+local-test-run: bin
+	$(OPS) local-container -- ansible -i /usr/local/bin/mackerel-inventory all -m raw -a uptime
 
 ## Tests: unit tests, then end-to-end tests of the built binaries against the lab.
 test: vet unit e2e lab-down-test
