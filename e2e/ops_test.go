@@ -13,11 +13,12 @@ import (
 )
 
 // opsCmd runs the built ops binary with a PATH that holds no ssh, docker or
-// aws binary: ops must speak those protocols itself.
+// aws binary: ops must speak those protocols itself. git is there, for the
+// run log (whose ssh transport is ops itself).
 func opsCmd(t *testing.T, env []string, args ...string) (string, string, int) {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(os.Getenv("OPS_BIN"), "ops"), args...)
-	cmd.Env = append([]string{"PATH=/nonexistent", "HOME=" + t.TempDir()}, env...)
+	cmd.Env = append([]string{"PATH=" + toolsOnly(t, "git"), "HOME=" + t.TempDir()}, env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

@@ -84,7 +84,7 @@ func startInPTY(t *testing.T, env []string, rows, cols uint16, args ...string) (
 	t.Cleanup(func() { ptmx.Close(); tty.Close() })
 	pty.Setsize(ptmx, &pty.Winsize{Rows: rows, Cols: cols})
 	cmd := exec.Command(filepath.Join(os.Getenv("OPS_BIN"), "ops"), args...)
-	cmd.Env = append([]string{"PATH=/nonexistent", "HOME=" + t.TempDir(), "TERM=xterm"}, env...)
+	cmd.Env = append([]string{"PATH=" + toolsOnly(t, "git"), "HOME=" + t.TempDir(), "TERM=xterm"}, env...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
 	if err := cmd.Start(); err != nil {
@@ -318,7 +318,7 @@ func TestRemoteFaults(t *testing.T) {
 
 func TestRemoteInterrupt(t *testing.T) {
 	cmd := exec.Command(filepath.Join(os.Getenv("OPS_BIN"), "ops"), "remote", "--", "sh", "-c", "echo ready; sleep 60")
-	cmd.Env = append([]string{"PATH=/nonexistent", "HOME=" + t.TempDir()}, labEnv(t)...)
+	cmd.Env = append([]string{"PATH=" + toolsOnly(t, "git"), "HOME=" + t.TempDir()}, labEnv(t)...)
 	stdout, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/ops-team/ops/cmd/internal/opsconfig"
+	"github.com/ops-team/ops/helper/runlog"
 )
 
 type streams struct {
@@ -21,8 +22,12 @@ type streams struct {
 // resolved configuration.
 type deps struct {
 	streams
+	inFile *os.File // stdin, when it is a file (for terminal checks)
 	getenv func(string) string
 	cfg    *opsconfig.Config
+	header *runlog.Header // the run being recorded, if any
+	self   string         // this executable
+	argv   []string       // as typed, for the run log
 }
 
 // configFlags are global flags that override one configuration key each.
@@ -38,6 +43,11 @@ func run(ctx context.Context, args []string, s streams) int {
 	// standard logger; ops speaks for itself on stderr.
 	log.SetOutput(io.Discard)
 	d := &deps{streams: s, getenv: os.Getenv}
+	if f, ok := s.in.(*os.File); ok {
+		d.inFile = f
+	}
+	d.self, _ = os.Executable()
+	d.argv = args
 	app := newApp(d)
 	err := app.RunContext(ctx, args)
 	return exitCode(ctx, err, s.err)
@@ -90,6 +100,8 @@ func newApp(d *deps) *cli.App {
 			remoteContainerCommand(d),
 			localContainerCommand(d),
 			superviseCommand(d),
+			logCommand(d),
+			sshGitCommand(d),
 		},
 	}
 	for _, c := range app.Commands {

@@ -33,11 +33,10 @@ func localUser() string {
 
 // stdinTerminal returns the fd of stdin when it is a terminal.
 func (d *deps) stdinTerminal() (int, bool) {
-	f, ok := d.in.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) {
+	if d.inFile == nil || !term.IsTerminal(int(d.inFile.Fd())) {
 		return -1, false
 	}
-	return int(f.Fd()), true
+	return int(d.inFile.Fd()), true
 }
 
 // prompter asks on stderr and reads a line from stdin, only at a terminal.
@@ -61,6 +60,14 @@ func (d *deps) dialServer(ctx context.Context, o sshOptions) (*sshx.Client, erro
 	if dest == "" {
 		return nil, usagef("no operation server: set server.host in ops.yaml, OPS_SERVER_HOST or --server")
 	}
+	if d.header != nil {
+		d.header.Server = dest
+	}
+	return d.dial(ctx, dest, o)
+}
+
+// dial connects to any destination with the configured SSH settings.
+func (d *deps) dial(ctx context.Context, dest string, o sshOptions) (*sshx.Client, error) {
 	home, _ := os.UserHomeDir()
 	r, err := sshx.LoadResolver(d.cfg.Path("ssh.config"), localUser(), home)
 	if err != nil {

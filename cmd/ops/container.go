@@ -17,6 +17,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/ops-team/ops/helper/docker"
+	"github.com/ops-team/ops/helper/runlog"
 	"github.com/ops-team/ops/helper/sshx"
 )
 
@@ -60,7 +61,7 @@ func remoteContainerCommand(d *deps) *cli.Command {
 			if err != nil {
 				return err
 			}
-			return runRemoteContainer(c.Context, d, o)
+			return d.recorded(c.Context, d.argv, func() error { return runRemoteContainer(c.Context, d, o) })
 		},
 	}
 }
@@ -76,7 +77,7 @@ func localContainerCommand(d *deps) *cli.Command {
 			if err != nil {
 				return err
 			}
-			return runLocalContainer(c.Context, d, o)
+			return d.recorded(c.Context, d.argv, func() error { return runLocalContainer(c.Context, d, o) })
 		},
 	}
 }
@@ -98,7 +99,8 @@ func (d *deps) containerEnv(o containerOptions, withAgent bool) []string {
 	if user == "" {
 		user = localUser()
 	}
-	env := []string{"ANSIBLE_REMOTE_USER=" + user, "OPS_OPERATOR=" + localUser()}
+	// An ops run inside does not log by itself: this run records it.
+	env := []string{"ANSIBLE_REMOTE_USER=" + user, "OPS_OPERATOR=" + localUser(), "OPS_LOG_ENABLED=false"}
 	if withAgent {
 		env = append(env, "SSH_AUTH_SOCK="+containerAgent)
 	}
@@ -183,12 +185,25 @@ func supervised(cmd []string) []string {
 	return append([]string{"ops", "supervise", "--heartbeat", containerHeartbeat, "--"}, cmd...)
 }
 
+// requireImage checks that ref is on the engine, and notes in the run log
+// which image ran: its digest and source revision.
 func (d *deps) requireImage(ctx context.Context, cli client.ImageAPIClient, ref, where, hint string) error {
-	if _, err := cli.ImageInspect(ctx, ref); err != nil {
+	ins, err := cli.ImageInspect(ctx, ref)
+	if err != nil {
 		if client.IsErrNotFound(err) {
 			return fmt.Errorf("image %s is not on %s: run %s", ref, where, hint)
 		}
 		return err
+	}
+	if d.header != nil {
+		d.header.Image = ref
+		d.header.ImageDigest = ins.ID
+		if digest, _ := docker.RepoDigest(ctx, cli, ref); digest != "" {
+			d.header.ImageDigest = digest
+		}
+		if ins.Config != nil {
+			d.header.ImageRevision = ins.Config.Labels["org.opencontainers.image.revision"]
+		}
 	}
 	return nil
 }
@@ -307,6 +322,9 @@ func runLocalContainer(ctx context.Context, d *deps, o containerOptions) error {
 	wd, err := os.Getwd()
 	if err != nil {
 		return err
+	}
+	if d.header != nil {
+		d.header.Checkout = runlog.CheckoutOf(ctx, wd)
 	}
 	home, _ := os.UserHomeDir()
 	state := filepath.Join(home, ".local", "state", "ops")

@@ -40,7 +40,8 @@ func remoteCommand(d *deps) *cli.Command {
 			if c.NArg() == 0 {
 				return usagef("remote needs a command: ops remote [--] CMD [ARG...]")
 			}
-			return runRemote(c.Context, d, remoteOptions{ssh: sshOptionsFrom(c), cmd: c.Args().Slice()})
+			o := remoteOptions{ssh: sshOptionsFrom(c), cmd: c.Args().Slice()}
+			return d.recorded(c.Context, d.argv, func() error { return runRemote(c.Context, d, o) })
 		},
 	}
 }

@@ -42,7 +42,7 @@ func (k Key) Env() string {
 }
 
 // DefaultSecretPatterns are masked in run logs unless configured otherwise.
-const DefaultSecretPatterns = `(AKIA|ASIA)[0-9A-Z]{16},(?i)aws_secret_access_key\s*[=:]\s*\S+,(?i)(api[_-]?key|apikey|token|password|secret)\s*[=:]\s*\S+`
+const DefaultSecretPatterns = `(AKIA|ASIA)[0-9A-Z]{16},(?i)aws_secret_access_key["']?\s*[=:]\s*["']?[A-Za-z0-9/+]{20,},(?i)(api[_-]?key|apikey|token|password|passwd|secret)["']?\s*=\s*["']?[^\s"',]+`
 
 // Keys is the schema: every key ops reads.
 var Keys = []Key{
@@ -62,6 +62,7 @@ var Keys = []Key{
 	{Name: "log.enabled", Kind: Bool, Default: "true", Help: "record every run in the run log"},
 	{Name: "log.dir", Default: "~/.local/share/ops/runlog", Help: "local clone of the run-log repository"},
 	{Name: "log.remote", Help: "remote the run log is pushed to (empty: local only)", Secret: true},
+	{Name: "log.project", Help: "branch of the run log (empty: the name of the git checkout ops runs in, else \"default\")"},
 	{Name: "log.secret_patterns", Kind: List, Default: DefaultSecretPatterns, Help: "regular expressions masked in run logs"},
 	{Name: "container.env", Kind: List, Help: "environment variable names passed into the container (values never on a command line)"},
 	{Name: "container.mounts", Kind: List, Help: "read-only mounts HOSTPATH:CONTAINERPATH on the operation server"},

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ops-team/ops/helper/runlog"
+	"github.com/ops-team/ops/helper/sshx"
+)
+
+// secretEnv are variables whose values are masked wherever they appear.
+var secretEnv = []string{"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "MACKEREL_APIKEY", "MACKEREL_API_KEY"}
+
+func (d *deps) logRepo(ctx context.Context) *runlog.Repo {
+	wd, _ := os.Getwd()
+	branch := d.cfg.String("log.project")
+	if branch == "" {
+		branch = runlog.ProjectOf(ctx, wd)
+	}
+	return &runlog.Repo{
+		Dir: d.cfg.Path("log.dir"), Remote: d.cfg.String("log.remote"), Branch: runlog.BranchName(branch),
+		GitSSH: sshx.Quote(d.self) + " ssh-git",
+		// ssh-git reads the same configuration as this run.
+		Env: []string{"OPS_CONFIG=" + d.cfg.File},
+	}
+}
+
+func (d *deps) logMask() (*runlog.Mask, error) {
+	m, err := runlog.NewMask(d.cfg.List("log.secret_patterns"))
+	if err != nil {
+		return nil, usagef("log.secret_patterns: %v", err)
+	}
+	for _, name := range secretEnv {
+		m.AddLiteral(d.getenv(name))
+	}
+	return m, nil
+}
+
+// recorded runs fn and records the run in the run log (unless log.enabled
+// is off). Logging never changes the outcome: its problems are one warning.
+func (d *deps) recorded(ctx context.Context, argv []string, fn func() error) error {
+	if !d.cfg.Bool("log.enabled") {
+		return fn()
+	}
+	mask, err := d.logMask()
+	if err != nil {
+		return err
+	}
+	tr := runlog.NewTranscript(64<<20, mask)
+	saved := d.streams
+	d.in, d.out, d.err = tr.Reader(saved.in), tr.Writer(saved.out), tr.Writer(saved.err)
+	host, _ := os.Hostname()
+	h := &runlog.Header{
+		Command: strings.Join(argv, " "), Argv: argv, User: localUser(), Host: host,
+		OpsVersion: buildVersion(), Start: time.Now().UTC().Truncate(time.Millisecond),
+	}
+	d.header = h
+	runErr := fn()
+	d.streams, d.header = saved, nil
+
+	h.End = time.Now().UTC().Truncate(time.Millisecond)
+	h.Duration = h.End.Sub(h.Start).Round(time.Millisecond).String()
+	h.Exit = exitWord(ctx, runErr)
+	transcript := tr.Bytes()
+	if line := errorLine(ctx, runErr); line != "" {
+		transcript = append(transcript, mask.Apply([]byte(line+"\n"))...)
+	}
+	if h.Hosts == nil {
+		h.Hosts = runlog.PlayRecap(transcript)
+	}
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	repo := d.logRepo(lctx)
+	_, _, pushErr, err := repo.Record(lctx, runlog.Entry{Header: *h, Transcript: transcript}, mask)
+	switch {
+	case err != nil:
+		fmt.Fprintf(d.err, "ops: warning: the run was not logged: %v\n", err)
+	case pushErr != nil:
+		fmt.Fprintf(d.err, "ops: warning: run logged locally; the push to %s failed and is queued: %v\n", mask.MaskString(repo.Remote), pushErr)
+	}
+	return runErr
+}
+
+// exitWord is the header's exit: the code the process will exit with, or
+// "interrupted".
+func exitWord(ctx context.Context, err error) string {
+	if ctx.Err() != nil || errors.Is(err, context.Canceled) {
+		return "interrupted" // whatever the command made of the interrupt
+	}
+	var ce commandExit
+	if errors.As(err, &ce) {
+		return strconv.Itoa(ce.code)
+	}
+	var lost *sshx.ConnectionLostError
+	if errors.As(err, &lost) {
+		return "interrupted"
+	}
+	return strconv.Itoa(exitCode(ctx, err, discard{}))
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// errorLine is the line exitCode will print for err, if any.
+func errorLine(ctx context.Context, err error) string {
+	var b strings.Builder
+	exitCode(ctx, err, &b)
+	return strings.TrimRight(b.String(), "\n")
+}

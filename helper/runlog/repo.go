@@ -1,0 +1,224 @@
+// Package runlog records every run in a Git repository: one file per run
+// (a header, then the transcript as the operator saw it), one commit per
+// run, on a branch per project; written and committed locally first, then
+// pushed, and queued when the push fails. It drives the git program; a
+// file lock serialises runs that share the repository.
+package runlog
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Repo is the local clone of the run log.
+type Repo struct {
+	Dir    string
+	Remote string // "" : local only
+	Branch string
+	// GitSSH is the GIT_SSH_COMMAND git uses for ssh:// remotes (ops
+	// itself, so that no ssh binary is needed).
+	GitSSH string
+	Env    []string // extra environment for git
+}
+
+func (r *Repo) git(ctx context.Context, stdin io.Reader, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, "git", append([]string{"-C", r.Dir}, args...)...)
+	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "LC_ALL=C")
+	if r.GitSSH != "" {
+		cmd.Env = append(cmd.Env, "GIT_SSH_COMMAND="+r.GitSSH, "GIT_SSH_VARIANT=ssh")
+	}
+	cmd.Env = append(cmd.Env, r.Env...)
+	cmd.Stdin = stdin
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(errb.String())
+		if i := strings.LastIndex(msg, "\n"); i >= 0 && strings.HasPrefix(msg[i+1:], "fatal:") {
+			msg = msg[i+1:]
+		}
+		var ee *exec.Error
+		if errors.As(err, &ee) {
+			return "", fmt.Errorf("the run log needs git: %v", err)
+		}
+		return out.String(), fmt.Errorf("git %s: %s", args[0], firstLine(msg, err))
+	}
+	return out.String(), nil
+}
+
+func firstLine(msg string, err error) string {
+	if msg == "" {
+		return err.Error()
+	}
+	lines := strings.Split(msg, "\n")
+	for _, l := range lines {
+		if strings.HasPrefix(l, "fatal:") || strings.HasPrefix(l, "error:") {
+			return l
+		}
+	}
+	return lines[len(lines)-1]
+}
+
+// lock takes the repository's lock (flock), waiting up to a minute.
+func (r *Repo) lock(ctx context.Context) (func(), error) {
+	if err := os.MkdirAll(r.Dir, 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(r.Dir, ".ops-runlog.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err == nil {
+			return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			f.Close()
+			return nil, errors.New("the run log is locked by another run")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// ensure makes Dir a repository on Branch: cloned from Remote when it has
+// one (and the remote answers), else initialised.
+func (r *Repo) ensure(ctx context.Context) error {
+	if _, err := os.Stat(filepath.Join(r.Dir, ".git")); err != nil {
+		if _, err := r.git(ctx, nil, "init", "-q"); err != nil {
+			return err
+		}
+		// The lock file is ours, not the log's.
+		if err := os.WriteFile(filepath.Join(r.Dir, ".git", "info", "exclude"), []byte(".ops-runlog.lock\n"), 0o600); err != nil {
+			return err
+		}
+	}
+	if r.Remote != "" {
+		cur, _ := r.git(ctx, nil, "remote", "get-url", "origin")
+		switch {
+		case strings.TrimSpace(cur) == "":
+			if _, err := r.git(ctx, nil, "remote", "add", "origin", r.Remote); err != nil {
+				return err
+			}
+		case strings.TrimSpace(cur) != r.Remote:
+			if _, err := r.git(ctx, nil, "remote", "set-url", "origin", r.Remote); err != nil {
+				return err
+			}
+		}
+	}
+	head, _ := r.git(ctx, nil, "symbolic-ref", "--short", "HEAD")
+	if strings.TrimSpace(head) != r.Branch {
+		if _, err := r.git(ctx, nil, "rev-parse", "--verify", "-q", "refs/heads/"+r.Branch); err == nil {
+			_, err = r.git(ctx, nil, "checkout", "-q", r.Branch)
+			return err
+		}
+		if r.Remote != "" {
+			// Start from the remote's branch when it exists and answers.
+			if _, err := r.git(ctx, nil, "fetch", "-q", "origin", r.Branch); err == nil {
+				_, err = r.git(ctx, nil, "checkout", "-q", "-b", r.Branch, "FETCH_HEAD")
+				return err
+			}
+		}
+		_, err := r.git(ctx, nil, "checkout", "-q", "--orphan", r.Branch)
+		return err
+	}
+	return nil
+}
+
+// Commit writes the entry at path (relative) and commits it with message,
+// under the lock. It never pushes.
+func (r *Repo) Commit(ctx context.Context, path string, content []byte, message, author string) (string, error) {
+	unlock, err := r.lock(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	if err := r.ensure(ctx); err != nil {
+		return "", err
+	}
+	full := filepath.Join(r.Dir, path)
+	if err := os.MkdirAll(filepath.Dir(full), 0o700); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(full, content, 0o600); err != nil {
+		return "", err
+	}
+	if _, err := r.git(ctx, nil, "add", "--", path); err != nil {
+		return "", err
+	}
+	args := []string{"-c", "user.name=" + author, "-c", "user.email=" + author, "commit", "-q", "--no-verify", "-F", "-", "--", path}
+	if _, err := r.git(ctx, strings.NewReader(message), args...); err != nil {
+		return "", err
+	}
+	id, err := r.git(ctx, nil, "rev-parse", "--short=12", "HEAD")
+	return strings.TrimSpace(id), err
+}
+
+// Pending counts local commits the remote does not have yet.
+func (r *Repo) Pending(ctx context.Context) (int, error) {
+	if _, err := r.git(ctx, nil, "rev-parse", "--verify", "-q", "refs/remotes/origin/"+r.Branch); err != nil {
+		out, err := r.git(ctx, nil, "rev-list", "--count", "HEAD")
+		if err != nil {
+			return 0, nil
+		}
+		return strconv.Atoi(strings.TrimSpace(out))
+	}
+	out, err := r.git(ctx, nil, "rev-list", "--count", "refs/remotes/origin/"+r.Branch+"..HEAD")
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(strings.TrimSpace(out))
+}
+
+// Push sends queued commits, rebasing over others' commits when the remote
+// moved (every entry is a new file, so a rebase never conflicts).
+func (r *Repo) Push(ctx context.Context) (int, error) {
+	if r.Remote == "" {
+		return 0, nil
+	}
+	unlock, err := r.lock(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
+	if err := r.ensure(ctx); err != nil {
+		return 0, err
+	}
+	if _, err := r.git(ctx, nil, "rev-parse", "--verify", "-q", "HEAD"); err != nil {
+		return 0, nil // nothing recorded yet
+	}
+	var last error
+	for try := 0; try < 3; try++ {
+		heads, err := r.git(ctx, nil, "ls-remote", "--heads", "origin", "refs/heads/"+r.Branch)
+		if err != nil {
+			return 0, err
+		}
+		if strings.TrimSpace(heads) != "" {
+			if _, err := r.git(ctx, nil, "fetch", "-q", "origin", "+refs/heads/"+r.Branch+":refs/remotes/origin/"+r.Branch); err != nil {
+				return 0, err
+			}
+			if _, err := r.git(ctx, nil, "-c", "user.name=ops", "-c", "user.email=ops", "rebase", "-q", "refs/remotes/origin/"+r.Branch); err != nil {
+				_, _ = r.git(ctx, nil, "rebase", "--abort")
+				return 0, err
+			}
+		}
+		n, _ := r.Pending(ctx)
+		if n == 0 {
+			return 0, nil
+		}
+		if _, last = r.git(ctx, nil, "push", "-q", "origin", "HEAD:refs/heads/"+r.Branch); last == nil {
+			_, _ = r.git(ctx, nil, "update-ref", "refs/remotes/origin/"+r.Branch, "HEAD")
+			return n, nil
+		}
+	}
+	return 0, last
+}

@@ -1,0 +1,194 @@
+package runlog
+
+import (
+	"context"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestMask(t *testing.T) {
+	m, err := NewMask([]string{`(AKIA|ASIA)[0-9A-Z]{16}`, `(?i)(token|password)["']?\s*=\s*["']?[^\s"',]+`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.AddLiteral("hunter2")
+	m.AddLiteral("ab") // too short to mask
+	for in, want := range map[string]string{
+		"key AKIAIOSFODNN7EXAMPLE here": "key ******** here",
+		"password=s3cr3t next":          "password=******** next",
+		`"token": "x"`:                  `"token": "x"`,
+		"token = abc,def":               "token = ********,def",
+		"I typed hunter2!":              "I typed ********!",
+		"ab stays":                      "ab stays",
+	} {
+		if got := m.MaskString(in); got != want {
+			t.Errorf("%q → %q, want %q", in, got, want)
+		}
+	}
+	if _, err := NewMask([]string{"("}); err == nil {
+		t.Error("a bad pattern compiled")
+	}
+}
+
+func TestTranscriptCapturesPromptAnswers(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		steps   []string // "o:" output, "i:" input
+		secrets []string
+		kept    []string
+	}{
+		{"typed after the prompt", []string{"o:BECOME password: ", "i:pw1\r", "o:\r\nok pw1\n"}, []string{"pw1"}, []string{"ok "}},
+		{"piped before the prompt", []string{"i:pw2\n", "o:[sudo] password for deploy: ", "o:echo pw2\n"}, []string{"pw2"}, []string{"echo "}},
+		{"prompt and more output in one write", []string{"i:pw3\n", "o:Password: typed pw3\n"}, []string{"pw3"}, []string{"typed"}},
+		{"no prompt, nothing captured", []string{"i:visible\n", "o:visible\n"}, nil, []string{"visible"}},
+		{"two prompts, two answers", []string{"o:BECOME password:", "i:first\n", "o: Vault password: ", "i:second\n", "o:first second\n"}, []string{"first", "second"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, _ := NewMask(nil)
+			tr := NewTranscript(1<<20, m)
+			var sink strings.Builder
+			w := tr.Writer(&sink)
+			for _, s := range tc.steps {
+				if v, ok := strings.CutPrefix(s, "i:"); ok {
+					r := tr.Reader(strings.NewReader(v))
+					b := make([]byte, 64)
+					r.Read(b)
+				} else {
+					w.Write([]byte(strings.TrimPrefix(s, "o:")))
+				}
+			}
+			got := string(tr.Bytes())
+			for _, s := range tc.secrets {
+				if strings.Contains(got, s) {
+					t.Errorf("%q leaked: %q", s, got)
+				}
+			}
+			for _, s := range tc.kept {
+				if !strings.Contains(got, s) {
+					t.Errorf("%q lost: %q", s, got)
+				}
+			}
+			if !strings.Contains(sink.String(), strings.TrimPrefix(tc.steps[len(tc.steps)-1], "o:")) {
+				t.Error("the operator's own output was changed")
+			}
+		})
+	}
+	m, _ := NewMask(nil)
+	tr := NewTranscript(10, m)
+	tr.Writer(&strings.Builder{}).Write([]byte("0123456789abcdef"))
+	if got := string(tr.Bytes()); !strings.HasPrefix(got, "0123456789\n[ops: transcript cut") {
+		t.Errorf("cut transcript %q", got)
+	}
+}
+
+func TestPlayRecap(t *testing.T) {
+	out := []byte(`PLAY RECAP *********
+web1                       : ok=2    changed=1    unreachable=0    failed=0    skipped=0
+web2                       : ok=0    changed=0    unreachable=1    failed=0    skipped=0
+db1                        : ok=1    changed=0    unreachable=0    failed=1    skipped=0
+`)
+	got := PlayRecap(out)
+	want := map[string]string{"web1": "ok", "web2": "unreachable", "db1": "failed"}
+	if len(got) != 3 {
+		t.Fatalf("%v", got)
+	}
+	for _, h := range got {
+		if want[h.Name] != h.Result {
+			t.Errorf("%s: %s", h.Name, h.Result)
+		}
+	}
+	if PlayRecap([]byte("no recap")) != nil {
+		t.Error("recap without PLAY RECAP")
+	}
+}
+
+func git(t *testing.T, dir string, args ...string) string {
+	out, err := exec.Command("git", append([]string{"-C", dir}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %v: %v %s", args, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func entry(user, exit string) Entry {
+	return Entry{Header: Header{Command: "ops remote true", Argv: []string{"ops", "remote", "true"}, User: user, Host: "h", Exit: exit, Start: time.Now()}, Transcript: []byte("out\n")}
+}
+
+func TestRepoCommitsConcurrentlyAndPushesToABareRemote(t *testing.T) {
+	ctx := context.Background()
+	bare := filepath.Join(t.TempDir(), "remote.git")
+	if out, err := exec.Command("git", "init", "-q", "--bare", bare).CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	m, _ := NewMask(nil)
+	r := &Repo{Dir: filepath.Join(t.TempDir(), "log"), Remote: bare, Branch: "proj"}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, _, pushErr, err := r.Record(ctx, entry("u", "0"), m); err != nil || pushErr != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n := git(t, bare, "rev-list", "--count", "proj"); n != "8" {
+		t.Errorf("remote has %s commits", n)
+	}
+	git(t, r.Dir, "fsck", "--strict")
+	list, err := r.List(ctx, 5)
+	if err != nil || len(list) != 5 || list[0].User != "u" || list[0].Exit != "0" {
+		t.Errorf("list %v %v", list, err)
+	}
+	b, err := r.Show(ctx, list[0].ID)
+	if err != nil || !strings.HasPrefix(string(b), "---\ncommand: ops remote true\n") || !strings.HasSuffix(string(b), "---\nout\n") {
+		t.Errorf("show: %v %q", err, b)
+	}
+	// A second clone on the same branch: both push, rebasing over each other.
+	r2 := &Repo{Dir: filepath.Join(t.TempDir(), "log2"), Remote: bare, Branch: "proj"}
+	if _, _, pushErr, err := r2.Record(ctx, entry("v", "1"), m); err != nil || pushErr != nil {
+		t.Fatal(err, pushErr)
+	}
+	if _, _, pushErr, err := r.Record(ctx, entry("u", "interrupted"), m); err != nil || pushErr != nil {
+		t.Fatal(err, pushErr)
+	}
+	if n := git(t, bare, "rev-list", "--count", "proj"); n != "10" {
+		t.Errorf("remote has %s commits after two clones", n)
+	}
+	if msg := git(t, bare, "log", "-1", "--format=%s", "proj"); msg != "[interrupted] ops remote true" {
+		t.Errorf("subject %q", msg)
+	}
+}
+
+func TestRepoQueuesWhenTheRemoteFails(t *testing.T) {
+	ctx := context.Background()
+	m, _ := NewMask(nil)
+	r := &Repo{Dir: filepath.Join(t.TempDir(), "log"), Remote: filepath.Join(t.TempDir(), "missing.git"), Branch: "b"}
+	_, _, pushErr, err := r.Record(ctx, entry("u", "0"), m)
+	if err != nil || pushErr == nil {
+		t.Fatalf("commit %v, push %v: want a local commit and a push error", err, pushErr)
+	}
+	if n, _ := r.Pending(ctx); n != 1 {
+		t.Errorf("%d pending", n)
+	}
+	bare := r.Remote
+	if out, err := exec.Command("git", "init", "-q", "--bare", bare).CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	if n, err := r.Push(ctx); err != nil || n != 1 {
+		t.Errorf("push after the remote came: %d %v", n, err)
+	}
+	if n, _ := r.Push(ctx); n != 0 {
+		t.Errorf("pushed %d again", n)
+	}
+}
