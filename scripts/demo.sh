@@ -27,3 +27,9 @@ printf '%s\n' "$OPS_LAB_BECOME_PASSWORD" |
 
 step "what the play left on each host (root-owned, named after the host)"
 ls -l "$sudo_marks"
+
+step "the run log: every run above is a commit, pushed to the team's repository"
+$ops log list -n 5
+id=$($ops log list -n 1 | awk 'NR==2 {print $1}')
+step "ops log show $id: the playbook run (the become password is not in it)"
+$ops log show "$id"

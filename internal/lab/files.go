@@ -33,13 +33,22 @@ target:
   user: %s
 log:
   dir: %s
+  remote: ssh://%s/home/%s/runlog.git
 container:
   env: [MACKEREL_APIBASE]
   mounts:
     - %s:/etc/mackerel-agent/mackerel-agent.conf
 `, st.OpServerDest(), st.OpServerSocket, st.RegistryAddr, st.ECRAddr, AWSRegion, st.KnownHosts(), TargetUser,
-		filepath.Join(st.Dir, "runlog"), st.MackerelConf)
+		filepath.Join(st.Dir, "runlog"), st.OpServerDest(), OpUser, st.MackerelConf)
 	if err := os.WriteFile(st.ConfigPath(), []byte(conf), 0o644); err != nil {
+		return err
+	}
+	// The team's run-log remote: a bare repository on the operation server.
+	bare := filepath.Join("/home", OpUser, "runlog.git")
+	if err := run(ctx, "git", "init", "-q", "--bare", bare); err != nil {
+		return err
+	}
+	if err := run(ctx, "chown", "-R", OpUser+":"+OpUser, bare); err != nil {
 		return err
 	}
 	if err := os.WriteFile(st.InventoryPath(), []byte(Inventory(st)), 0o644); err != nil {
