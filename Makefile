@@ -64,6 +64,8 @@ vet:
 unit:
 	$(GO) test -count=1 ./...
 
+# ops exec is proven on at least 20 real hosts.
+e2e: HOSTS := 20
 e2e: lab-up
 	$(LABENV); OPS_BIN=$(BIN) $(GO) test -tags e2e -count=1 -v ./e2e/...
 

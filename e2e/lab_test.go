@@ -292,7 +292,7 @@ func TestOperationServerEngineIsSeparate(t *testing.T) {
 
 func TestLabUpAgainIsANoOp(t *testing.T) {
 	st := labState(t)
-	out, err := exec.Command(filepath.Join(os.Getenv("OPS_BIN"), "ops-lab"), "--dir", st.Dir, "up").CombinedOutput()
+	out, err := exec.Command(filepath.Join(os.Getenv("OPS_BIN"), "ops-lab"), "--dir", st.Dir, "up", "--hosts", fmt.Sprint(len(st.Targets))).CombinedOutput()
 	if err != nil {
 		t.Fatalf("second up: %v\n%s", err, out)
 	}

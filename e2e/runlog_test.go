@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -261,7 +262,7 @@ func TestRunLogOfContainerRuns(t *testing.T) {
 			t.Errorf("entry lacks the result of %s", tg.Name)
 		}
 	}
-	if !strings.Contains(gitOut(t, dir, "log", "-1", "--format=%B", "c"), "Ops-Hosts: "+string(rune('0'+len(st.Targets)))) {
+	if !strings.Contains(gitOut(t, dir, "log", "-1", "--format=%B", "c"), "Ops-Hosts: "+strconv.Itoa(len(st.Targets))) {
 		t.Error("commit trailer lacks the host count")
 	}
 	// A local run records the checkout it ran in.

@@ -100,6 +100,7 @@ func newApp(d *deps) *cli.App {
 			remoteContainerCommand(d),
 			localContainerCommand(d),
 			superviseCommand(d),
+			execCommand(d),
 			logCommand(d),
 			sshGitCommand(d),
 		},

@@ -112,10 +112,30 @@ func (r *Repo) Record(ctx context.Context, e Entry, m *Mask) (id string, pushed 
 	return id, pushed, pushErr, nil
 }
 
-var recapLine = regexp.MustCompile(`(?m)^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)`)
+var (
+	recapLine = regexp.MustCompile(`(?m)^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)`)
+	execLine  = regexp.MustCompile(`(?m)^(\S+)\s+:\s+(ok|failed|unreachable)(?:\s+exit=(-?\d+))?`)
+)
 
-// PlayRecap reads the hosts and their results from an Ansible PLAY RECAP.
+// ExecRecapHeader starts the per-host results `ops exec` prints, which an
+// outer ops (remote-container) reads back from the transcript.
+const ExecRecapHeader = "EXEC RECAP"
+
+// PlayRecap reads the hosts and their results from an Ansible PLAY RECAP,
+// or from an `ops exec` EXEC RECAP.
 func PlayRecap(transcript []byte) []HostResult {
+	if i := bytes.LastIndex(transcript, []byte(ExecRecapHeader)); i >= 0 {
+		var out []HostResult
+		for _, m := range execLine.FindAllSubmatch(transcript[i:], -1) {
+			hr := HostResult{Name: string(m[1]), Result: string(m[2])}
+			if len(m[3]) > 0 {
+				n, _ := strconv.Atoi(string(m[3]))
+				hr.Exit = &n
+			}
+			out = append(out, hr)
+		}
+		return out
+	}
 	i := bytes.LastIndex(transcript, []byte("PLAY RECAP"))
 	if i < 0 {
 		return nil

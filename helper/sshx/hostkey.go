@@ -24,7 +24,8 @@ type HostKeys struct {
 	Prompt    Prompter // asked for unknown keys when AcceptNew is false
 	Log       io.Writer
 
-	mu sync.Mutex
+	mu     sync.Mutex
+	cached ssh.HostKeyCallback // the parsed file, until a key is added
 }
 
 // ChangedKeyError is a host key that differs from the recorded one.
@@ -106,11 +107,15 @@ func (h *HostKeys) Callback() ssh.HostKeyCallback {
 	return func(hostname string, remote net.Addr, key ssh.PublicKey) error {
 		h.mu.Lock()
 		defer h.mu.Unlock()
-		cb, err := h.load()
-		if err != nil {
-			return fmt.Errorf("known_hosts %s: %w", h.Path, err)
+		if h.cached == nil {
+			cb, err := h.load()
+			if err != nil {
+				return fmt.Errorf("known_hosts %s: %w", h.Path, err)
+			}
+			h.cached = cb
 		}
-		err = cb(hostname, remote, key)
+		cb := h.cached
+		err := cb(hostname, remote, key)
 		var ke *knownhosts.KeyError
 		if err == nil || !errors.As(err, &ke) {
 			return err
@@ -133,6 +138,7 @@ func (h *HostKeys) Callback() ssh.HostKeyCallback {
 		if err := h.add(hostname, key); err != nil {
 			return fmt.Errorf("recording the host key of %s: %w", hostname, err)
 		}
+		h.cached = nil
 		if h.Log != nil {
 			fmt.Fprintf(h.Log, "ops: added %s (%s %s) to %s\n", hostname, keyName(key), fp, h.Path)
 		}

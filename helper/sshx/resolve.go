@@ -158,6 +158,17 @@ func (r *Resolver) resolve(dest string, depth int) (Dest, error) {
 	return d, nil
 }
 
+// User is the User the config gives alias, if any.
+func (r *Resolver) User(alias string) string { return r.get(alias, "User") }
+
+// ExpandHome expands a leading ~/ with home.
+func ExpandHome(p, home string) string {
+	if strings.HasPrefix(p, "~/") {
+		return filepath.Join(home, p[2:])
+	}
+	return p
+}
+
 // expand handles ~ and the tokens %h %p %r %u %d %%.
 func (r *Resolver) expand(s string, d Dest) string {
 	if strings.HasPrefix(s, "~/") {

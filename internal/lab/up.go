@@ -43,11 +43,11 @@ func Up(ctx context.Context, o Options) (err error) {
 		return fmt.Errorf("hosts must be between 1 and 1000, got %d", o.Hosts)
 	}
 	if st, lerr := Load(o.Dir); lerr == nil {
-		if st.Running() {
+		if st.Running() && len(st.Targets) == o.Hosts {
 			fmt.Fprintln(o.Out, "lab: already running")
 			return Status(o.Out, st)
 		}
-		fmt.Fprintln(o.Out, "lab: partly running; stopping what is left first")
+		fmt.Fprintf(o.Out, "lab: running with %d hosts or partly; restarting with %d\n", len(st.Targets), o.Hosts)
 		if err := Down(ctx, o); err != nil {
 			return err
 		}
