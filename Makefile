@@ -9,7 +9,7 @@ LAB      := $(BIN)/ops-lab --dir $(LAB_DIR)
 OPS      := $(BIN)/ops
 LABENV   = eval "$$($(LAB) env)"
 
-.PHONY: build push deploy check setup inventory remote-test-run local-test-run bin lab-up lab-down lab-env lab-status demo test unit e2e lab-down-test vet fmt
+.PHONY: bench build push deploy check setup inventory remote-test-run local-test-run bin lab-up lab-down lab-env lab-status demo test unit e2e lab-down-test vet fmt
 
 bin:
 	@$(GO) build -o $(BIN)/ ./cmd/...
@@ -72,6 +72,10 @@ e2e: lab-up
 # Last: stops the lab and proves nothing is left behind.
 lab-down-test: bin
 	OPS_BIN=$(BIN) OPS_LAB_DIR=$(LAB_DIR) $(GO) test -tags labdown -count=1 -v -run TestLabDown ./e2e/...
+
+# ops exec against ansible and parallel-ssh on a simulated fleet (N=1000, LARGE=10000).
+bench: bin
+	@scripts/bench.sh
 
 fmt:
 	gofmt -w .

@@ -295,7 +295,7 @@ func TestForwardedKeysNeverReachTheServersDisks(t *testing.T) {
 func TestRemoteContainerEndsWhenTheOperatorGoes(t *testing.T) {
 	ensureDeployed(t)
 	st := labState(t)
-	start := func(env []string, args ...string) (*exec.Cmd, *bytes.Buffer) {
+	start := func(t *testing.T, env []string, args ...string) (*exec.Cmd, *bytes.Buffer) {
 		cmd := exec.Command(filepath.Join(os.Getenv("OPS_BIN"), "ops"), append([]string{"remote-container"}, args...)...)
 		cmd.Env = append([]string{"PATH=" + toolsOnly(t, "git"), "HOME=" + t.TempDir()}, env...)
 		stdout, _ := cmd.StdoutPipe()
@@ -313,7 +313,7 @@ func TestRemoteContainerEndsWhenTheOperatorGoes(t *testing.T) {
 		return cmd, &errb
 	}
 	t.Run("kill -9", func(t *testing.T) {
-		cmd, _ := start(labEnv(t), "sh", "-c", "echo running; sleep 120")
+		cmd, _ := start(t, labEnv(t), "sh", "-c", "echo running; sleep 120")
 		cmd.Process.Kill()
 		cmd.Wait()
 		if !waitContainers(t, 0, 5*time.Second) {
@@ -321,7 +321,7 @@ func TestRemoteContainerEndsWhenTheOperatorGoes(t *testing.T) {
 		}
 	})
 	t.Run("Ctrl-C", func(t *testing.T) {
-		cmd, _ := start(labEnv(t), "sh", "-c", "echo running; sleep 120")
+		cmd, _ := start(t, labEnv(t), "sh", "-c", "echo running; sleep 120")
 		cmd.Process.Signal(os.Interrupt)
 		cmd.Wait()
 		if code := cmd.ProcessState.ExitCode(); code != 130 {
@@ -334,7 +334,7 @@ func TestRemoteContainerEndsWhenTheOperatorGoes(t *testing.T) {
 	t.Run("frozen link", func(t *testing.T) {
 		proxy := newFreezableProxy(t, st.OpServerAddr)
 		kh := filepath.Join(t.TempDir(), "known_hosts")
-		cmd, stderr := start(labEnv(t, "OPS_SERVER_HOST="+lab.OpUser+"@"+proxy.addr, "OPS_SSH_KNOWN_HOSTS="+kh), "--accept-new", "--", "sh", "-c", "echo running; sleep 120")
+		cmd, stderr := start(t, labEnv(t, "OPS_SERVER_HOST="+lab.OpUser+"@"+proxy.addr, "OPS_SSH_KNOWN_HOSTS="+kh), "--accept-new", "--", "sh", "-c", "echo running; sleep 120")
 		proxy.freeze()
 		if !waitContainers(t, 0, 10*time.Second) {
 			t.Error("the container outlived a frozen link by more than 10 s")

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -273,9 +274,11 @@ func varString(vars map[string]any, key, def string) string {
 }
 
 // agentPool spreads signatures over several agent connections, so that a
-// slow (forwarded) agent does not make every handshake wait in one queue.
+// slow (forwarded) agent does not make every handshake wait in one queue;
+// each connection lists its keys once, then only signs.
 type agentPool struct {
 	clients []agent.ExtendedAgent
+	signers []func() ([]ssh.Signer, error)
 	next    atomic.Uint64
 }
 
@@ -294,14 +297,15 @@ func newAgentPool(sock string, n int) (*agentPool, func(), error) {
 			return nil, nil, fmt.Errorf("SSH agent at %s: %v", sock, err)
 		}
 		conns = append(conns, c)
-		p.clients = append(p.clients, agent.NewClient(c))
+		ac := agent.NewClient(c)
+		p.clients = append(p.clients, ac)
+		p.signers = append(p.signers, sync.OnceValues(ac.Signers))
 	}
 	return p, closeAll, nil
 }
 
 func (p *agentPool) auth() []ssh.AuthMethod {
-	c := p.clients[p.next.Add(1)%uint64(len(p.clients))]
-	return []ssh.AuthMethod{ssh.PublicKeysCallback(c.Signers)}
+	return []ssh.AuthMethod{ssh.PublicKeysCallback(p.signers[p.next.Add(1)%uint64(len(p.signers))])}
 }
 
 func (d *deps) becomePassword() (string, error) {
@@ -370,7 +374,7 @@ func runExec(ctx context.Context, d *deps, o execOptions) error {
 		anyKey = anyKey || len(t.Signers) > 0
 	}
 	if sock != "" {
-		pool, closeAll, err := newAgentPool(sock, min(o.forks, 32))
+		pool, closeAll, err := newAgentPool(sock, min(o.forks, 64))
 		if err != nil {
 			return err
 		}

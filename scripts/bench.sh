@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# make bench: ops exec, ansible -m raw and parallel-ssh on the same simulated
+# fleet (one Go SSH server answering on N loopback addresses, no forks), in
+# one run. Prints wall time, client CPU per host, peak RSS and the server's
+# CPU apart (both share the machine's cores).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${N:-1000}
+C=${C:-200}
+LARGE=${LARGE:-10000}
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+for b in /usr/bin/time /usr/bin/ansible /usr/bin/parallel-ssh /usr/bin/ssh-agent; do
+  [ -x "$b" ] || { apt-get install -y -qq --no-install-recommends time ansible-core pssh openssh-client >/dev/null; break; }
+done
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+# A throwaway key in an agent of its own: every tool authenticates through it.
+ssh-keygen -q -t ed25519 -N '' -f "$work/key"
+ssh-agent -D -a "$work/agent.sock" >/dev/null & pids+=($!)
+for _ in $(seq 50); do [ -S "$work/agent.sock" ] && break; sleep 0.1; done
+SSH_AUTH_SOCK=$work/agent.sock ssh-add -q "$work/key"
+export SSH_AUTH_SOCK=$work/agent.sock ANSIBLE_HOST_KEY_CHECKING=False OPS_LOG_ENABLED=false OPS_CONFIG=/dev/null
+
+start_fleet() { # n
+  mkdir -p "$work/f$1"
+  bin/ops-fleet -n "$1" -out "$work/f$1" > "$work/f$1/ready" & fleet=$!; pids+=($fleet)
+  for _ in $(seq 300); do grep -q ready "$work/f$1/ready" 2>/dev/null && return; sleep 0.1; done
+  echo "fleet did not start" >&2; exit 1
+}
+ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+
+printf '%-34s %8s %10s %14s %10s %12s\n' client hosts wall_s cpu_ms_per_host rss_MB server_cpu_s
+measure() { # label n command...
+  local label=$1 n=$2; shift 2
+  local before after
+  before=$(ticks "$fleet")
+  /usr/bin/time -f '%e %U %S %M' -o "$work/time" "$@" > "$work/out" 2> "$work/err" || true
+  after=$(ticks "$fleet")
+  read -r wall user sys rss < "$work/time"
+  local okc
+  okc=$(grep -c 'load average' "$work/out" || true)
+  printf '%-34s %8s %10s %14s %10s %12s   (%s answered)\n' "$label" "$n" "$wall" \
+    "$(awk -v u="$user" -v s="$sys" -v n="$n" 'BEGIN{printf "%.2f", (u+s)*1000/n}')" \
+    "$(awk -v r="$rss" 'BEGIN{printf "%.0f", r/1024}')" \
+    "$(awk -v a="$after" -v b="$before" -v hz="$hz" 'BEGIN{printf "%.2f", (a-b)/hz}')" "$okc"
+}
+
+start_fleet "$N"
+inv=$work/f$N/inventory.ini
+measure "ops exec -f $C" "$N" bin/ops exec -f "$C" -i "$inv" all -- uptime
+measure "ops exec -f 1000" "$N" bin/ops exec -f 1000 -i "$inv" all -- uptime
+measure "parallel-ssh -p $C" "$N" parallel-ssh -p "$C" -h "$work/f$N/pssh-hosts" -t 120 -i \
+  -O StrictHostKeyChecking=no -O UserKnownHostsFile=/dev/null -O LogLevel=ERROR uptime
+measure "ansible -m raw -f 50" "$N" env ANSIBLE_SSH_ARGS='-o ControlMaster=no -o UserKnownHostsFile=/dev/null' \
+  ANSIBLE_LOCAL_TEMP="$work/ansible" ansible -i "$inv" all -m raw -a uptime -f 50
+# A forwarded agent 50 ms away: signatures must not queue up.
+bin/ops-fleet slow-agent -upstream "$SSH_AUTH_SOCK" -listen "$work/slow.sock" -delay 50ms > "$work/slow.ready" & pids+=($!)
+for _ in $(seq 50); do [ -S "$work/slow.sock" ] && break; sleep 0.1; done
+measure "ops exec -f $C, agent +50ms" "$N" env SSH_AUTH_SOCK="$work/slow.sock" bin/ops exec -f "$C" -i "$inv" all -- uptime
+kill "$fleet"; wait "$fleet" 2>/dev/null || true
+
+if [ "$LARGE" -gt 0 ]; then
+  start_fleet "$LARGE"
+  measure "ops exec -f 1000" "$LARGE" bin/ops exec -f 1000 -i "$work/f$LARGE/inventory.ini" all -- uptime
+fi
