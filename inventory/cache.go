@@ -11,6 +11,8 @@ import (
 	"time"
 
 	mkr "github.com/mackerelio/mackerel-client-go"
+
+	"github.com/ops-team/ops/internal/atomicfile"
 )
 
 func marshal(v any) ([]byte, error) {
@@ -67,24 +69,9 @@ func (c Cache) Load(key string) ([]*mkr.Host, time.Duration, error) {
 
 // Store writes an answer atomically.
 func (c Cache) Store(key string, hosts []*mkr.Host) error {
-	if err := os.MkdirAll(c.Dir, 0o700); err != nil {
-		return err
-	}
 	b, err := marshal(entry{Fetched: c.now(), Hosts: hosts})
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(c.Dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), c.path(key))
+	return atomicfile.Write(c.Dir, key+".json", b)
 }

@@ -51,33 +51,24 @@ func containerOptionsFrom(c *cli.Context) (containerOptions, error) {
 }
 
 func remoteContainerCommand(d *deps) *cli.Command {
-	return &cli.Command{
-		Name:      "remote-container",
-		Usage:     "run a command in the deployed image on the operation server (agent forwarded, interactive at a terminal)",
-		ArgsUsage: "[--] CMD [ARG...]",
-		Flags:     containerFlags(),
-		Action: func(c *cli.Context) error {
-			o, err := containerOptionsFrom(c)
-			if err != nil {
-				return err
-			}
-			return d.recorded(c.Context, d.argv, func() error { return runRemoteContainer(c.Context, d, o) })
-		},
-	}
+	return containerCommand(d, "remote-container",
+		"run a command in the deployed image on the operation server (agent forwarded, interactive at a terminal)", runRemoteContainer)
 }
 
 func localContainerCommand(d *deps) *cli.Command {
+	return containerCommand(d, "local-container",
+		"run a command in the image on the local engine, in the working directory, as the caller", runLocalContainer)
+}
+
+func containerCommand(d *deps, name, usage string, run func(context.Context, *deps, containerOptions) error) *cli.Command {
 	return &cli.Command{
-		Name:      "local-container",
-		Usage:     "run a command in the image on the local engine, in the working directory, as the caller",
-		ArgsUsage: "[--] CMD [ARG...]",
-		Flags:     containerFlags(),
+		Name: name, Usage: usage, ArgsUsage: "[--] CMD [ARG...]", Flags: containerFlags(),
 		Action: func(c *cli.Context) error {
 			o, err := containerOptionsFrom(c)
 			if err != nil {
 				return err
 			}
-			return d.recorded(c.Context, d.argv, func() error { return runLocalContainer(c.Context, d, o) })
+			return d.recorded(c.Context, d.argv, func() error { return run(c.Context, d, o) })
 		},
 	}
 }
@@ -217,16 +208,11 @@ func runRemoteContainer(ctx context.Context, d *deps, o containerOptions) error 
 	if err != nil {
 		return err
 	}
-	client, err := d.dialServer(ctx, o.ssh)
+	client, remote, closeServer, err := d.connectServer(ctx, o.ssh)
 	if err != nil {
 		return err
 	}
-	defer client.Close()
-	remote, err := d.serverEngine(ctx, client)
-	if err != nil {
-		return err
-	}
-	defer remote.Close()
+	defer closeServer()
 	if err := d.requireImage(ctx, remote, ref, "the operation server", "ops deploy"); err != nil {
 		return err
 	}

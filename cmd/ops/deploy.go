@@ -56,22 +56,32 @@ func (d *deps) serverEngine(ctx context.Context, client *sshx.Client) (*dclient.
 	return cli, nil
 }
 
+// connectServer reaches the operation server and its engine through SSH;
+// closeAll closes both.
+func (d *deps) connectServer(ctx context.Context, o sshOptions) (*sshx.Client, *dclient.Client, func(), error) {
+	client, err := d.dialServer(ctx, o)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	remote, err := d.serverEngine(ctx, client)
+	if err != nil {
+		client.Close()
+		return nil, nil, nil, err
+	}
+	return client, remote, func() { remote.Close(); client.Close() }, nil
+}
+
 func runDeploy(ctx context.Context, d *deps, o deployOptions) error {
 	ref, err := d.imageRef()
 	if err != nil {
 		return err
 	}
 	// Reach the server first: a deploy that cannot finish should not start.
-	client, err := d.dialServer(ctx, o.ssh)
+	_, remote, closeServer, err := d.connectServer(ctx, o.ssh)
 	if err != nil {
 		return err
 	}
-	defer client.Close()
-	remote, err := d.serverEngine(ctx, client)
-	if err != nil {
-		return err
-	}
-	defer remote.Close()
+	defer closeServer()
 	if !o.noBuild {
 		if _, err := runBuild(ctx, d, buildOptions{root: o.root}); err != nil {
 			return err

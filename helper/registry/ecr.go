@@ -18,6 +18,8 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/smithy-go"
+
+	"github.com/ops-team/ops/internal/atomicfile"
 )
 
 // ECR gets registry credentials from ECR's GetAuthorizationToken.
@@ -147,24 +149,9 @@ func (e ECR) store(key string, t cachedToken) error {
 	if e.CacheDir == "" {
 		return nil
 	}
-	if err := os.MkdirAll(e.CacheDir, 0o700); err != nil {
-		return err
-	}
 	b, err := json.Marshal(t)
 	if err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(e.CacheDir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), filepath.Join(e.CacheDir, key+".json"))
+	return atomicfile.Write(e.CacheDir, key+".json", b)
 }

@@ -1,0 +1,28 @@
+// Package atomicfile writes private files whole or not at all.
+package atomicfile
+
+import (
+	"os"
+	"path/filepath"
+)
+
+// Write puts data in dir/name (mode 0600, dir created 0700) through a
+// temporary file and a rename, so that a reader never sees half of it.
+func Write(dir, name string, data []byte) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), filepath.Join(dir, name))
+}
