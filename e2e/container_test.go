@@ -156,6 +156,46 @@ func TestRemoteContainerBecomePasswordAtThePrompt(t *testing.T) {
 	}
 }
 
+// The original helper's typical call, exactly as an operator types it: the
+// Mackerel inventory baked into the image, the example playbook, the
+// password typed at the BECOME prompt of a real terminal.
+func TestRemoteContainerExamplePlaybookAsTyped(t *testing.T) {
+	st := labState(t)
+	ensureDeployed(t)
+	marks := "/var/tmp/ops-marks"
+	os.RemoveAll(marks)
+	cmd, ptmx, _ := startInPTY(t, labEnv(t), 40, 120, "remote-container",
+		"ansible-playbook", "--ask-become-pass", "-i", "/usr/local/bin/mackerel-inventory", "playbooks/example.yml")
+	var screen bytes.Buffer
+	expect(t, ptmx, &screen, "BECOME password:", 60*time.Second)
+	ptmx.Write([]byte(st.BecomePassword + "\r"))
+	if err := cmd.Wait(); err != nil {
+		expect(t, ptmx, &screen, "\n", time.Second)
+		t.Fatalf("exit %v\n%s", err, screen.String())
+	}
+	// The inventory lists the working and standby hosts; each got its root-owned mark.
+	var want []string
+	for _, h := range lab.MackerelHosts(st) {
+		if !h.IsRetired && (h.Status == "working" || h.Status == "standby") {
+			want = append(want, h.Name)
+		}
+	}
+	ents, _ := os.ReadDir(marks)
+	var got []string
+	for _, e := range ents {
+		fi, _ := e.Info()
+		if fi.Sys().(*syscall.Stat_t).Uid == 0 {
+			got = append(got, e.Name())
+		}
+	}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("root-owned marks %v, want %v", got, want)
+	}
+	if bytes.Contains(screen.Bytes(), []byte(st.BecomePassword)) {
+		t.Error("the password was echoed")
+	}
+}
+
 func TestRemoteContainerExitCodes(t *testing.T) {
 	ensureDeployed(t)
 	st := labState(t)

@@ -110,6 +110,11 @@ func TestImageLifecycle(t *testing.T) {
 		t.Errorf("second push did not use the cached token: %q", lastLine(stderr))
 	}
 
+	// ops pull (the original setup) brings the pushed image into the local engine.
+	if pulled, stderr, code := ops("pull"); code != 0 || strings.TrimSpace(pulled) != pushed {
+		t.Errorf("pull: exit %d %q (pushed %s)\n%s", code, pulled, pushed, lastLine(stderr))
+	}
+
 	deployed, stderr, code := ops("deploy", "--no-build")
 	if code != 0 || strings.TrimSpace(deployed) != pushed {
 		t.Fatalf("deploy: exit %d, %q (pushed %s)\n%s", code, deployed, pushed, lastLine(stderr))

@@ -61,7 +61,7 @@ func run(ctx context.Context, args []string, e env) int {
 			&cli.StringFlag{Name: "name", Usage: "only the host named `NAME`", EnvVars: []string{"MACKEREL_INVENTORY_NAME"}},
 			&cli.StringFlag{Name: "exclude", Usage: "leave out hosts whose name matches `REGEXP`", EnvVars: []string{"MACKEREL_INVENTORY_EXCLUDE"}},
 			&cli.StringFlag{Name: "ansible-host", Value: "ipv4", Usage: "ansible_host from `SOURCE`: name, ipv4, ipv4:IFACE, customIdentifier", EnvVars: []string{"MACKEREL_INVENTORY_ANSIBLE_HOST"}},
-			&cli.StringFlag{Name: "agent-conf", Value: mackerelx.DefaultAgentConf, Usage: "mackerel-agent.conf to read apikey from when MACKEREL_APIKEY is unset", EnvVars: []string{"MACKEREL_AGENT_CONF"}},
+			&cli.StringFlag{Name: "agent-conf", Value: mackerelx.DefaultAgentConf, Usage: "mackerel-agent.conf to read apikey (and apibase) from when MACKEREL_APIKEY is unset", EnvVars: []string{"MACKEREL_AGENT_CONF"}},
 			&cli.StringFlag{Name: "cache-dir", Usage: "cache `DIR` (default: the user's cache directory)", EnvVars: []string{"MACKEREL_INVENTORY_CACHE_DIR"}},
 			&cli.DurationFlag{Name: "cache-ttl", Value: time.Minute, Usage: "reuse an answer this long; 0 disables the cache", EnvVars: []string{"MACKEREL_INVENTORY_CACHE_TTL"}},
 			&cli.BoolFlag{Name: "refresh", Usage: "ask the API even if the cache is fresh", EnvVars: []string{"MACKEREL_INVENTORY_REFRESH"}},
@@ -130,14 +130,18 @@ func parseOptions(c *cli.Context, e env) (*options, error) {
 	if o.apiKey == "" {
 		o.apiKey = os.Getenv("MACKEREL_API_KEY")
 	}
+	o.apiBase = os.Getenv("MACKEREL_APIBASE")
 	if o.apiKey == "" {
-		k, err := mackerelx.AgentConfAPIKey(c.String("agent-conf"))
+		// As mackerel-agent reads it: apikey, and apibase when set.
+		k, base, err := mackerelx.AgentConf(c.String("agent-conf"))
 		if err != nil {
 			return nil, fmt.Errorf("no Mackerel API key: set MACKEREL_APIKEY, or apikey in %s (%v)", c.String("agent-conf"), unwrapPathError(err))
 		}
 		o.apiKey = k
+		if o.apiBase == "" {
+			o.apiBase = base
+		}
 	}
-	o.apiBase = os.Getenv("MACKEREL_APIBASE")
 	if o.apiBase == "" {
 		o.apiBase = mackerelx.DefaultBaseURL
 	}

@@ -152,11 +152,13 @@ func TestAPIKeyFromAgentConf(t *testing.T) {
 	vars := baseVars(t, srv)
 	delete(vars, "MACKEREL_APIKEY")
 	conf := filepath.Join(t.TempDir(), "mackerel-agent.conf")
-	os.WriteFile(conf, []byte("# agent\napikey = \"good-key\"\n[host_status]\non_start = \"working\"\n"), 0o600)
+	os.WriteFile(conf, []byte("# agent\napikey = \"good-key\"\napibase = \""+srv.URL+"\"\n[host_status]\non_start = \"working\"\n"), 0o600)
 	vars["MACKEREL_AGENT_CONF"] = conf
+	delete(vars, "MACKEREL_APIBASE") // the agent conf's apibase is used
 	if r := invoke(t, vars, "--list"); r.code != 0 || len(f.Requests()) != 1 {
-		t.Fatalf("key from agent conf: %+v", r)
+		t.Fatalf("key and base from agent conf: %+v", r)
 	}
+	vars["MACKEREL_APIBASE"] = srv.URL
 	vars["MACKEREL_API_KEY"] = "good-key"
 	vars["MACKEREL_AGENT_CONF"] = "/nonexistent"
 	if r := invoke(t, vars, "--list", "--refresh"); r.code != 0 {

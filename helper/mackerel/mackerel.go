@@ -128,22 +128,24 @@ func retryAfter(v string, now time.Time) (time.Duration, bool) {
 // DefaultAgentConf is where mackerel-agent keeps its configuration.
 const DefaultAgentConf = "/etc/mackerel-agent/mackerel-agent.conf"
 
-// AgentConfAPIKey reads apikey from a mackerel-agent.conf (TOML).
-func AgentConfAPIKey(path string) (string, error) {
+// AgentConf reads apikey and apibase (empty when not set) from a
+// mackerel-agent.conf (TOML), as mackerel-agent itself does.
+func AgentConf(path string) (apiKey, apiBase string, err error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	var conf struct {
-		APIKey string `toml:"apikey"`
+		APIKey  string `toml:"apikey"`
+		APIBase string `toml:"apibase"`
 	}
 	if _, err := toml.Decode(string(b), &conf); err != nil {
-		return "", fmt.Errorf("%s: %w", path, err)
+		return "", "", fmt.Errorf("%s: %w", path, err)
 	}
 	if conf.APIKey == "" {
-		return "", fmt.Errorf("%s has no apikey", path)
+		return "", "", fmt.Errorf("%s has no apikey", path)
 	}
-	return conf.APIKey, nil
+	return conf.APIKey, conf.APIBase, nil
 }
 
 // IsAuthError reports whether the API refused the key.

@@ -39,19 +39,20 @@ func TestAgentConfAPIKey(t *testing.T) {
 		return p
 	}
 	for _, tc := range []struct {
-		name, body, key, err string
+		name, body, key, base, err string
 	}{
-		{"ok", "pidfile = \"/x\"\napikey = \"abc\"\n[filesystems]\nignore = \"/dev\"\n", "abc", ""},
-		{"no key", "pidfile = \"/x\"\n", "", "has no apikey"},
-		{"bad toml", "apikey = abc\n", "", "mackerel-agent.conf"},
+		{"ok", "pidfile = \"/x\"\napikey = \"abc\"\n[filesystems]\nignore = \"/dev\"\n", "abc", "", ""},
+		{"with apibase", "apikey = \"abc\"\napibase = \"http://127.0.0.1:1\"\n", "abc", "http://127.0.0.1:1", ""},
+		{"no key", "pidfile = \"/x\"\n", "", "", "has no apikey"},
+		{"bad toml", "apikey = abc\n", "", "", "mackerel-agent.conf"},
 	} {
 		p := write(tc.name+"-mackerel-agent.conf", tc.body)
-		key, err := AgentConfAPIKey(p)
-		if key != tc.key || (tc.err == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tc.err) {
-			t.Errorf("%s: %q %v", tc.name, key, err)
+		key, base, err := AgentConf(p)
+		if key != tc.key || base != tc.base || (tc.err == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("%s: %q %q %v", tc.name, key, base, err)
 		}
 	}
-	if _, err := AgentConfAPIKey(filepath.Join(dir, "missing")); err == nil {
+	if _, _, err := AgentConf(filepath.Join(dir, "missing")); err == nil {
 		t.Error("missing file accepted")
 	}
 }

@@ -497,7 +497,7 @@ func (u *upper) opSSHD(ctx context.Context) error {
 	}
 	// The operation server is monitored by Mackerel: its agent's config holds the API key.
 	conf := filepath.Join(RunDir, "mackerel-agent.conf")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf("# ops-lab: the operation server's mackerel-agent configuration\napikey = %q\n", u.st.MackerelAPIKey)), 0o640); err != nil {
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf("# ops-lab: the operation server's mackerel-agent configuration\napikey = %q\napibase = %q\n", u.st.MackerelAPIKey, "http://"+u.st.MackerelAddr)), 0o640); err != nil {
 		return err
 	}
 	if err := run(ctx, "chown", "root:"+OpUser, conf); err != nil {
