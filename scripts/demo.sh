@@ -7,7 +7,7 @@ ops=bin/ops
 step() { printf '\n\033[1m== %s\033[0m\n' "$*" >&2; }
 
 step "ops config: where every setting comes from"
-$ops config | head -8
+$ops config
 
 step "ops deploy: build the image, push it (ECR token), pull it on the operation server over SSH"
 $ops deploy 2> >(grep '^ops:' >&2)

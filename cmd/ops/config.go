@@ -54,6 +54,11 @@ func runConfig(d *deps, o configOptions) error {
 	fmt.Fprintln(w, "KEY\tVALUE\tSOURCE\tENV")
 	for _, v := range d.cfg.All() {
 		val := v.String()
+		var more []string
+		if v.Key.Kind == opsconfig.List && len(v.Items) > 1 {
+			// One item a row keeps the table readable.
+			val, more = v.Items[0], v.Items[1:]
+		}
 		if v.Key.Secret {
 			val = opsconfig.Mask(val)
 		}
@@ -61,6 +66,9 @@ func runConfig(d *deps, o configOptions) error {
 			val = "-"
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", v.Key.Name, val, v.Source, v.Key.Env())
+		for _, it := range more {
+			fmt.Fprintf(w, "\t%s\t\t\n", it)
+		}
 		if o.showHelp {
 			fmt.Fprintf(w, "\t  %s\t\t\n", v.Key.Help)
 		}
