@@ -5,16 +5,13 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/docker/docker/client"
 	"github.com/urfave/cli/v2"
-	"golang.org/x/term"
 
 	"github.com/ops-team/ops/helper/docker"
 	"github.com/ops-team/ops/helper/runlog"
@@ -123,40 +120,12 @@ func (d *deps) attachedStreams(copies []string) (docker.Attached, func(), error)
 	if !ok {
 		return a, func() {}, nil
 	}
-	w, h, err := term.GetSize(fd)
+	w, h, resize, restore, err := rawTerminal(fd, func(w, h int) [2]uint { return [2]uint{uint(w), uint(h)} })
 	if err != nil {
-		w, h = 80, 24
+		return a, nil, err
 	}
-	state, err := term.MakeRaw(fd)
-	if err != nil {
-		return a, nil, fmt.Errorf("terminal: %w", err)
-	}
-	a.TTY, a.Width, a.Height = true, uint(w), uint(h)
-	winch := make(chan os.Signal, 1)
-	signal.Notify(winch, syscall.SIGWINCH)
-	resize := make(chan [2]uint, 1)
-	stop := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case <-winch:
-				if w, h, err := term.GetSize(fd); err == nil {
-					select {
-					case resize <- [2]uint{uint(w), uint(h)}:
-					default:
-					}
-				}
-			case <-stop:
-				return
-			}
-		}
-	}()
-	a.Resize = resize
-	return a, func() {
-		signal.Stop(winch)
-		close(stop)
-		_ = term.Restore(fd, state)
-	}, nil
+	a.TTY, a.Width, a.Height, a.Resize = true, uint(w), uint(h), resize
+	return a, restore, nil
 }
 
 // serveHeartbeat answers each connection with one byte: the container's

@@ -84,18 +84,28 @@ func runRemote(ctx context.Context, d *deps, o remoteOptions) error {
 // terminalSession puts the local terminal in raw mode for a PTY session and
 // forwards window-size changes. restore must run on every exit path.
 func terminalSession(fd int, ro *sshx.RunOptions) (restore func(), resize <-chan sshx.WindowSize, err error) {
-	w, h, err := term.GetSize(fd)
+	w, h, resize, restore, err := rawTerminal(fd, func(w, h int) sshx.WindowSize { return sshx.WindowSize{Width: w, Height: h} })
+	if err != nil {
+		return nil, nil, err
+	}
+	ro.PTY, ro.Term, ro.Size = true, os.Getenv("TERM"), sshx.WindowSize{Width: w, Height: h}
+	return restore, resize, nil
+}
+
+// rawTerminal puts fd in raw mode and reports its size, then every change
+// of it (SIGWINCH) as conv makes it; restore undoes both.
+func rawTerminal[T any](fd int, conv func(w, h int) T) (w, h int, resize <-chan T, restore func(), err error) {
+	w, h, err = term.GetSize(fd)
 	if err != nil {
 		w, h = 80, 24
 	}
-	ro.PTY, ro.Term, ro.Size = true, os.Getenv("TERM"), sshx.WindowSize{Width: w, Height: h}
 	state, err := term.MakeRaw(fd)
 	if err != nil {
-		return nil, nil, fmt.Errorf("terminal: %w", err)
+		return 0, 0, nil, nil, fmt.Errorf("terminal: %w", err)
 	}
 	winch := make(chan os.Signal, 1)
 	signal.Notify(winch, syscall.SIGWINCH)
-	ch := make(chan sshx.WindowSize, 1)
+	ch := make(chan T, 1)
 	stop := make(chan struct{})
 	go func() {
 		for {
@@ -103,7 +113,7 @@ func terminalSession(fd int, ro *sshx.RunOptions) (restore func(), resize <-chan
 			case <-winch:
 				if w, h, err := term.GetSize(fd); err == nil {
 					select {
-					case ch <- sshx.WindowSize{Width: w, Height: h}:
+					case ch <- conv(w, h):
 					default:
 					}
 				}
@@ -112,9 +122,9 @@ func terminalSession(fd int, ro *sshx.RunOptions) (restore func(), resize <-chan
 			}
 		}
 	}()
-	return func() {
+	return w, h, ch, func() {
 		signal.Stop(winch)
 		close(stop)
 		_ = term.Restore(fd, state)
-	}, ch, nil
+	}, nil
 }

@@ -12,13 +12,14 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
+
+	"github.com/ops-team/ops/helper/sshx"
 )
 
 // Status is a host's outcome.
@@ -254,15 +255,7 @@ func dial(ctx context.Context, t Target, o Options) (*ssh.Client, error) {
 	defer cancel()
 	conn, err := (&net.Dialer{}).DialContext(dctx, "tcp", t.Addr)
 	if err != nil {
-		var se *os.SyscallError
-		var oe *net.OpError
-		switch {
-		case errors.As(err, &se):
-			err = se.Err
-		case errors.As(err, &oe) && oe.Err != nil:
-			err = oe.Err
-		}
-		return nil, fmt.Errorf("connect %s: %v", t.Addr, err)
+		return nil, fmt.Errorf("connect %s: %v", t.Addr, sshx.UnwrapNetError(err))
 	}
 	_ = conn.SetDeadline(time.Now().Add(o.ConnectTimeout))
 	stop := context.AfterFunc(dctx, func() { _ = conn.SetDeadline(time.Now()) })

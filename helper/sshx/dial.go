@@ -129,9 +129,44 @@ func (d *Dialer) dialResolved(ctx context.Context, rd Dest) (*Client, error) {
 		nd := net.Dialer{Timeout: d.timeout(), KeepAlive: 30 * time.Second}
 		conn, err = nd.DialContext(ctx, "tcp", rd.Addr())
 		if err != nil {
-			return nil, &UnreachableError{Dest: rd.String(), Err: unwrapOp(err)}
+			return nil, &UnreachableError{Dest: rd.String(), Err: UnwrapNetError(err)}
 		}
 	}
+	if err := d.handshakeOver(ctx, c, conn, auth, offered); err != nil {
+		return nil, err
+	}
+	if d.KeepAlive > 0 {
+		go keepAlive(c.Client, d.KeepAlive)
+	}
+	ok = true
+	return c, nil
+}
+
+// handshake opens an SSH connection to rd through an existing client.
+func (d *Dialer) handshake(ctx context.Context, via *Client, rd Dest) (*Client, error) {
+	c := &Client{Dest: rd}
+	auth, offered, err := d.authMethods(c, rd)
+	if err == nil {
+		var conn net.Conn
+		if conn, err = via.DialContext(ctx, "tcp", rd.Addr()); err != nil {
+			err = &UnreachableError{Dest: rd.String(), Err: err}
+		} else {
+			err = d.handshakeOver(ctx, c, conn, auth, offered)
+		}
+	}
+	if err != nil {
+		for i := len(c.closers) - 1; i >= 0; i-- {
+			c.closers[i].Close()
+		}
+		return nil, err
+	}
+	return c, nil
+}
+
+// handshakeOver runs the SSH handshake on conn for c.Dest (host key
+// checked, auth offered) and makes c the client; conn is closed on failure.
+func (d *Dialer) handshakeOver(ctx context.Context, c *Client, conn net.Conn, auth []ssh.AuthMethod, offered string) error {
+	rd := c.Dest
 	cfg := &ssh.ClientConfig{
 		User:              rd.User,
 		Auth:              auth,
@@ -147,61 +182,31 @@ func (d *Dialer) dialResolved(ctx context.Context, rd Dest) (*Client, error) {
 	if err != nil {
 		conn.Close()
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return ctx.Err()
 		}
 		var ck *ChangedKeyError
 		var uk *UnknownKeyError
 		if errors.As(err, &ck) {
-			return nil, ck
+			return ck
 		}
 		if errors.As(err, &uk) {
-			return nil, uk
+			return uk
 		}
 		if strings.Contains(err.Error(), "unable to authenticate") {
-			return nil, &AuthError{Dest: rd.String(), Offered: offered}
+			return &AuthError{Dest: rd.String(), Offered: offered}
 		}
-		return nil, &UnreachableError{Dest: rd.String(), Err: err}
+		return &UnreachableError{Dest: rd.String(), Err: err}
 	}
 	_ = conn.SetDeadline(time.Time{})
 	c.Client = ssh.NewClient(sc, chans, reqs)
 	c.done = make(chan struct{})
 	go func() { _ = c.Client.Wait(); close(c.done) }()
-	if d.KeepAlive > 0 {
-		go keepAlive(c.Client, d.KeepAlive)
-	}
-	ok = true
-	return c, nil
+	return nil
 }
 
-// handshake opens an SSH connection to rd through an existing client.
-func (d *Dialer) handshake(ctx context.Context, via *Client, rd Dest) (*Client, error) {
-	c := &Client{Dest: rd}
-	auth, offered, err := d.authMethods(c, rd)
-	if err != nil {
-		return nil, err
-	}
-	conn, err := via.DialContext(ctx, "tcp", rd.Addr())
-	if err != nil {
-		return nil, &UnreachableError{Dest: rd.String(), Err: err}
-	}
-	sc, chans, reqs, err := ssh.NewClientConn(conn, rd.Addr(), &ssh.ClientConfig{
-		User: rd.User, Auth: auth, HostKeyCallback: d.HostKeys.Callback(),
-		HostKeyAlgorithms: d.HostKeys.Algorithms(rd.Addr()), Timeout: d.timeout(),
-	})
-	if err != nil {
-		conn.Close()
-		if strings.Contains(err.Error(), "unable to authenticate") {
-			return nil, &AuthError{Dest: rd.String(), Offered: offered}
-		}
-		return nil, err
-	}
-	c.Client = ssh.NewClient(sc, chans, reqs)
-	c.done = make(chan struct{})
-	go func() { _ = c.Client.Wait(); close(c.done) }()
-	return c, nil
-}
-
-func unwrapOp(err error) error {
+// UnwrapNetError drops the net and syscall wrappers of a dial error, so
+// that messages say "connection refused", not "dial tcp …: connect: …".
+func UnwrapNetError(err error) error {
 	var se *os.SyscallError
 	if errors.As(err, &se) {
 		return se.Err
@@ -221,7 +226,7 @@ func (d *Dialer) authMethods(c *Client, rd Dest) ([]ssh.AuthMethod, string, erro
 	if d.AgentSock != "" {
 		conn, err := net.Dial("unix", d.AgentSock)
 		if err != nil {
-			return nil, "", fmt.Errorf("SSH agent at %s: %v", d.AgentSock, unwrapOp(err))
+			return nil, "", fmt.Errorf("SSH agent at %s: %v", d.AgentSock, UnwrapNetError(err))
 		}
 		c.closers = append(c.closers, conn)
 		ag := agent.NewClient(conn)
