@@ -259,7 +259,7 @@ func dial(ctx context.Context, t Target, o Options) (*ssh.Client, error) {
 	}
 	_ = conn.SetDeadline(time.Now().Add(o.ConnectTimeout))
 	stop := context.AfterFunc(dctx, func() { _ = conn.SetDeadline(time.Now()) })
-	sc, chans, reqs, err := ssh.NewClientConn(conn, t.Addr, cfg)
+	sc, chans, reqs, err := ssh.NewClientConn(sshx.ReadBuffered(conn), t.Addr, cfg)
 	stop()
 	if err != nil {
 		conn.Close()
@@ -283,19 +283,53 @@ type lines struct {
 
 func (l *lines) Write(p []byte) (int, error) {
 	l.buf = append(l.buf, p...)
+	l.scan()
+	return len(p), nil
+}
+
+// ReadFrom lets io.Copy, with which x/crypto/ssh drains each session
+// stream, read straight into the line buffer instead of allocating its own
+// 32 KiB buffer per stream (two per host).
+func (l *lines) ReadFrom(r io.Reader) (int64, error) {
+	var total int64
 	for {
-		i := bytes.IndexByte(l.buf, '\n')
+		if cap(l.buf)-len(l.buf) < 256 {
+			nb := make([]byte, len(l.buf), max(512, 2*cap(l.buf)))
+			copy(nb, l.buf)
+			l.buf = nb
+		}
+		n, err := r.Read(l.buf[len(l.buf):cap(l.buf)])
+		total += int64(n)
+		if n > 0 {
+			l.buf = l.buf[:len(l.buf)+n]
+			l.scan()
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+// scan emits the buffer's complete lines and keeps the partial rest at its
+// start.
+func (l *lines) scan() {
+	rest := l.buf
+	for {
+		i := bytes.IndexByte(rest, '\n')
 		if i < 0 {
 			break
 		}
-		l.out(l.buf[:i])
-		l.buf = l.buf[i+1:]
+		l.out(rest[:i])
+		rest = rest[i+1:]
 	}
 	// A prompt does not end in a newline: let the filter see it now.
-	if l.filter != nil && len(l.buf) > 0 && l.filter(l.buf) {
-		l.buf = l.buf[:0]
+	if l.filter != nil && len(rest) > 0 && l.filter(rest) {
+		rest = rest[:0]
 	}
-	return len(p), nil
+	l.buf = l.buf[:copy(l.buf, rest)]
 }
 
 func (l *lines) out(line []byte) {

@@ -1,8 +1,11 @@
 package fanout
 
 import (
+	"bytes"
+	"io"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 type sink struct {
@@ -22,6 +25,42 @@ func TestLinesSplitsWholeLines(t *testing.T) {
 	want := []string{"ab", "c", "", "last"}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("%q, want %q", got, want)
+	}
+}
+
+// ReadFrom (the path io.Copy takes from the SSH channel) splits the same
+// way however the stream is cut, and long lines grow the buffer.
+func TestLinesReadFrom(t *testing.T) {
+	long := strings.Repeat("x", 3000)
+	input := "one\r\n\ntwo " + long + "\nthree\nno newline"
+	want := []string{"one", "", "two " + long, "three", "no newline"}
+	for name, r := range map[string]func() io.Reader{
+		"whole":    func() io.Reader { return strings.NewReader(input) },
+		"bytes":    func() io.Reader { return iotest.OneByteReader(strings.NewReader(input)) },
+		"halves":   func() io.Reader { return iotest.HalfReader(strings.NewReader(input)) },
+		"data+EOF": func() io.Reader { return iotest.DataErrReader(strings.NewReader(input)) },
+	} {
+		var got []string
+		l := &lines{emit: func(b []byte) { got = append(got, string(b)) }}
+		n, err := io.Copy(l, r())
+		l.flush()
+		if err != nil || n != int64(len(input)) {
+			t.Errorf("%s: copied %d, %v", name, n, err)
+		}
+		if strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Errorf("%s: %d lines, want %d", name, len(got), len(want))
+		}
+	}
+	// Emitted lines are copies: later reads do not change them.
+	var kept [][]byte
+	l := &lines{emit: func(b []byte) { kept = append(kept, b) }}
+	_, _ = io.Copy(l, iotest.OneByteReader(strings.NewReader("aaa\nbbb\n")))
+	if !bytes.Equal(kept[0], []byte("aaa")) {
+		t.Errorf("first line became %q", kept[0])
+	}
+	// A read error ends the copy with that error.
+	if _, err := io.Copy(&lines{emit: func([]byte) {}}, iotest.TimeoutReader(strings.NewReader("abc"))); err == nil {
+		t.Error("no error from a failing reader")
 	}
 }
 

@@ -177,7 +177,7 @@ func (d *Dialer) handshakeOver(ctx context.Context, c *Client, conn net.Conn, au
 	}
 	_ = conn.SetDeadline(time.Now().Add(d.timeout()))
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
-	sc, chans, reqs, err := ssh.NewClientConn(conn, rd.Addr(), cfg)
+	sc, chans, reqs, err := ssh.NewClientConn(ReadBuffered(conn), rd.Addr(), cfg)
 	stop()
 	if err != nil {
 		conn.Close()
