@@ -27,15 +27,31 @@ func main() {
 		}
 		return
 	}
+	if len(os.Args) > 1 && os.Args[1] == "floor" {
+		if err := floor(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "ops-fleet:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	n := flag.Int("n", 1000, "hosts")
 	port := flag.Int("port", 2200, "port on every address")
 	out := flag.String("out", ".", "directory for inventory.ini and pssh-hosts")
 	user := flag.String("user", "bench", "login user written to the inventories")
+	floorPort := flag.Int("floor-port", 0, "also answer the raw floor exchange on this port (see ops-fleet floor)")
 	flag.Parse()
 	f, err := simfleet.Start(*n, *port)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ops-fleet:", err)
 		os.Exit(1)
+	}
+	if *floorPort > 0 {
+		ff, err := simfleet.FloorServer(*n, *floorPort)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "ops-fleet:", err)
+			os.Exit(1)
+		}
+		defer ff.Close()
 	}
 	var ini, pssh strings.Builder
 	ini.WriteString("[fleet]\n")
@@ -52,6 +68,26 @@ func main() {
 	defer stop()
 	<-ctx.Done()
 	f.Close()
+}
+
+// floor runs the floor client (internal/simfleet): what any SSH client
+// must spend per host here, for comparison with a real one.
+func floor(args []string) error {
+	fs := flag.NewFlagSet("floor", flag.ExitOnError)
+	n := fs.Int("n", 1000, "hosts")
+	port := fs.Int("port", 2201, "the fleet's -floor-port")
+	forks := fs.Int("f", 200, "concurrency")
+	_ = fs.Parse(args)
+	var addrs []string
+	for i := 0; i < *n; i++ {
+		addrs = append(addrs, fmt.Sprintf("127.1.%d.%d:%d", 1+i/250, 1+i%250, *port))
+	}
+	done := simfleet.FloorClient(context.Background(), addrs, *forks)
+	fmt.Printf("%d load average: exchanges completed\n", done)
+	if done != *n {
+		return fmt.Errorf("%d of %d exchanges failed", *n-done, *n)
+	}
+	return nil
 }
 
 // slowAgent proxies an agent socket, holding every request for a delay:
