@@ -38,9 +38,10 @@ func main() {
 	port := flag.Int("port", 2200, "port on every address")
 	out := flag.String("out", ".", "directory for inventory.ini and pssh-hosts")
 	user := flag.String("user", "bench", "login user written to the inventories")
+	delay := flag.Duration("delay", 0, "hold every packet the fleet sends (a far network)")
 	floorPort := flag.Int("floor-port", 0, "also answer the raw floor exchange on this port (see ops-fleet floor)")
 	flag.Parse()
-	f, err := simfleet.Start(*n, *port)
+	f, err := simfleet.Start(*n, *port, *delay)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ops-fleet:", err)
 		os.Exit(1)

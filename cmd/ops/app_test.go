@@ -31,6 +31,8 @@ func TestRunExitCodes(t *testing.T) {
 		{"unknown flag", []string{"--nope"}, 2, "", "ops: flag provided but not defined"},
 		{"extra argument", []string{"version", "x"}, 2, "", "ops: version takes no arguments"},
 		{"flag value checked", []string{"--tag", "t", "config"}, 0, "flag --tag", ""},
+		{"exec handshakes below 0", []string{"exec", "--handshakes", "-1", "all", "--", "true"}, 2, "", "ops: exec: --handshakes must be 0 (adaptive) or more"},
+		{"exec forks 0", []string{"exec", "-f", "0", "all", "--", "true"}, 2, "", "ops: exec: --forks must be at least 1"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

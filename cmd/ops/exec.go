@@ -39,6 +39,7 @@ const (
 type execOptions struct {
 	inventories    []string
 	forks          int
+	handshakes     int
 	user           string
 	privateKey     string
 	become         bool
@@ -70,6 +71,7 @@ func parseExecArgs(args []string) (execOptions, error) {
 	fs.Var(&inv, "inventory", "")
 	fs.IntVar(&o.forks, "f", 100, "")
 	fs.IntVar(&o.forks, "forks", 100, "")
+	fs.IntVar(&o.handshakes, "handshakes", 0, "")
 	fs.StringVar(&o.user, "u", "", "")
 	fs.StringVar(&o.user, "user", "", "")
 	fs.StringVar(&o.privateKey, "private-key", "", "")
@@ -132,6 +134,9 @@ func parseExecArgs(args []string) (execOptions, error) {
 	if o.forks < 1 {
 		return o, usagef("exec: --forks must be at least 1")
 	}
+	if o.handshakes < 0 {
+		return o, usagef("exec: --handshakes must be 0 (adaptive) or more")
+	}
 	if o.fold && o.asJSON {
 		return o, usagef("exec: --fold and --json do not go together")
 	}
@@ -148,6 +153,7 @@ func execCommand(d *deps) *cli.Command {
 
    -i, --inventory INV    inventory: executable (dynamic), INI or YAML file, or "h1,h2," (repeatable; default $ANSIBLE_INVENTORY)
    -f, --forks N          hosts at once (100)
+   --handshakes N         connections in their handshake at once (0: adapts to the handshake time, up to -f)
    -u, --user USER        login user (after ansible_user; before ANSIBLE_REMOTE_USER, ~/.ssh/config, the local user)
    --private-key FILE     key to try before the agent's
    -b, --become           run through sudo; -K, --ask-become-pass asks for its password once
@@ -351,7 +357,7 @@ func runExec(ctx context.Context, d *deps, o execOptions) error {
 		return err
 	}
 	fo := fanout.Options{
-		Forks: o.forks, ConnectTimeout: o.connectTimeout, CommandTimeout: o.commandTimeout,
+		Forks: o.forks, Handshakes: o.handshakes, ConnectTimeout: o.connectTimeout, CommandTimeout: o.commandTimeout,
 		Become: o.become, BecomeUser: o.becomeUser, Collect: o.fold || o.asJSON,
 	}
 	if o.script != "" {

@@ -52,6 +52,9 @@ type Options struct {
 	BecomeUser     string
 	BecomePassword string
 	ForwardAgent   agent.Agent
+	// Handshakes pins how many hosts may be in their handshake at once;
+	// 0 adapts it to the handshake time (see gate), up to Forks.
+	Handshakes int
 	// OnLine receives every complete output line; calls are serialised.
 	OnLine func(host string, stderr bool, line []byte)
 	// OnDone receives each result as it is known; calls are serialised.
@@ -84,18 +87,26 @@ func Run(ctx context.Context, targets []Target, o Options) []Result {
 	var mu sync.Mutex // serialises OnLine and OnDone
 	token := randomToken()
 	sem := make(chan struct{}, o.Forks)
+	g := newGate(o.Forks, o.Handshakes)
 	var wg sync.WaitGroup
 	for i, t := range targets {
+		var hs *slot
 		select {
 		case sem <- struct{}{}:
+			var err error
+			if hs, err = g.acquire(ctx); err != nil {
+				<-sem
+			}
 		case <-ctx.Done():
+		}
+		if hs == nil {
 			results[i] = Result{Host: t.Name, Status: Unreachable, Error: "interrupted before it started"}
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			r := runOne(ctx, t, o, token, &mu)
+			r := runOne(ctx, t, o, token, &mu, hs)
 			results[i] = r
 			if o.OnDone != nil {
 				mu.Lock()
@@ -134,11 +145,12 @@ func readyMark(token string) string  { return "ops-become-ready-" + token }
 
 func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
-func runOne(ctx context.Context, t Target, o Options, token string, mu *sync.Mutex) (r Result) {
+func runOne(ctx context.Context, t Target, o Options, token string, mu *sync.Mutex, hs *slot) (r Result) {
 	start := time.Now()
 	r.Host = t.Name
 	defer func() { r.Duration = time.Since(start) }()
-	client, err := dial(ctx, t, o)
+	client, err := dial(ctx, t, o, hs)
+	hs.done(err == nil)
 	if err != nil {
 		r.Status, r.Error = Unreachable, err.Error()
 		return r
@@ -242,7 +254,7 @@ func collect(r Result, o Options, out, errb *bytes.Buffer) Result {
 	return r
 }
 
-func dial(ctx context.Context, t Target, o Options) (*ssh.Client, error) {
+func dial(ctx context.Context, t Target, o Options, hs *slot) (*ssh.Client, error) {
 	var auth []ssh.AuthMethod
 	if len(t.Signers) > 0 {
 		auth = append(auth, ssh.PublicKeys(t.Signers...))
@@ -259,7 +271,7 @@ func dial(ctx context.Context, t Target, o Options) (*ssh.Client, error) {
 	}
 	_ = conn.SetDeadline(time.Now().Add(o.ConnectTimeout))
 	stop := context.AfterFunc(dctx, func() { _ = conn.SetDeadline(time.Now()) })
-	sc, chans, reqs, err := ssh.NewClientConn(sshx.ReadBuffered(conn), t.Addr, cfg)
+	sc, chans, reqs, err := ssh.NewClientConn(sshx.ReadBuffered(hs.watch(conn)), t.Addr, cfg)
 	stop()
 	if err != nil {
 		conn.Close()

@@ -15,7 +15,7 @@ import (
 // Go SSH server on 1000 loopback addresses) at concurrency 200. The server
 // shares the process, so make bench is the measure of the client alone.
 func BenchmarkFanout1000(b *testing.B) {
-	fleet, err := simfleet.Start(1000, 2300)
+	fleet, err := simfleet.Start(1000, 2300, 0)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -9,6 +9,8 @@ import (
 	"crypto/rand"
 	"fmt"
 	"net"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,11 +22,15 @@ type Fleet struct {
 	Addrs     []string
 	listeners []net.Listener
 	cfg       *ssh.ServerConfig
+	delay     time.Duration
 	wg        sync.WaitGroup
 }
 
 // Start listens on port at n addresses 127.1.x.y and serves until Close.
-func Start(n, port int) (*Fleet, error) {
+// delay holds every packet the fleet sends, as a far network would (one
+// way; packets are not pipelined). A command `sleep S` answers after S
+// seconds, so that sessions stay open.
+func Start(n, port int, delay time.Duration) (*Fleet, error) {
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return nil, err
@@ -41,7 +47,7 @@ func Start(n, port int) (*Fleet, error) {
 	}
 	cfg.KeyExchanges = []string{"curve25519-sha256", "curve25519-sha256@libssh.org"}
 	cfg.AddHostKey(signer)
-	f := &Fleet{cfg: cfg}
+	f := &Fleet{cfg: cfg, delay: delay}
 	for i := 0; i < n; i++ {
 		addr := fmt.Sprintf("127.1.%d.%d:%d", 1+i/250, 1+i%250, port)
 		l, err := net.Listen("tcp", addr)
@@ -78,8 +84,21 @@ func (f *Fleet) serve(l net.Listener) {
 
 var start = time.Now()
 
+type slowConn struct {
+	net.Conn
+	delay time.Duration
+}
+
+func (c slowConn) Write(p []byte) (int, error) {
+	time.Sleep(c.delay)
+	return c.Conn.Write(p)
+}
+
 func (f *Fleet) handle(c net.Conn) {
 	defer c.Close()
+	if f.delay > 0 {
+		c = slowConn{c, f.delay}
+	}
 	_ = c.SetDeadline(time.Now().Add(60 * time.Second))
 	sc, chans, reqs, err := ssh.NewServerConn(c, f.cfg)
 	if err != nil {
@@ -102,6 +121,13 @@ func (f *Fleet) handle(c net.Conn) {
 				switch r.Type {
 				case "exec", "shell":
 					_ = r.Reply(true, nil)
+					var cmd struct{ Command string }
+					_ = ssh.Unmarshal(r.Payload, &cmd)
+					if s, ok := strings.CutPrefix(cmd.Command, "sleep "); ok {
+						if d, err := strconv.ParseFloat(s, 64); err == nil && d < 3600 {
+							time.Sleep(time.Duration(d * float64(time.Second)))
+						}
+					}
 					up := time.Since(start)
 					fmt.Fprintf(ch, " %s up %d min,  1 user,  load average: 0.00, 0.00, 0.00\n", time.Now().Format("15:04:05"), int(up.Minutes()))
 					_, _ = ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{0}))
