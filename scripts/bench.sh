@@ -24,16 +24,17 @@ for _ in $(seq 50); do [ -S "$work/agent.sock" ] && break; sleep 0.1; done
 SSH_AUTH_SOCK=$work/agent.sock ssh-add -q "$work/key"
 export SSH_AUTH_SOCK=$work/agent.sock ANSIBLE_HOST_KEY_CHECKING=False OPS_LOG_ENABLED=false OPS_CONFIG=/dev/null
 
-start_fleet() { # n
-  mkdir -p "$work/f$1"
-  bin/ops-fleet -n "$1" -out "$work/f$1" > "$work/f$1/ready" & fleet=$!; pids+=($fleet)
-  for _ in $(seq 300); do grep -q ready "$work/f$1/ready" 2>/dev/null && return; sleep 0.1; done
+start_fleet() { # n [ops-fleet flags]
+  local n=$1; shift
+  mkdir -p "$work/f$n"
+  bin/ops-fleet -n "$n" -out "$work/f$n" "$@" > "$work/f$n/ready" & fleet=$!; pids+=($fleet)
+  for _ in $(seq 300); do grep -q ready "$work/f$n/ready" 2>/dev/null && return; sleep 0.1; done
   echo "fleet did not start" >&2; exit 1
 }
 ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 
-printf '%-34s %8s %10s %14s %10s %12s\n' client hosts wall_s cpu_ms_per_host rss_MB server_cpu_s
+printf '%-42s %8s %10s %14s %10s %12s\n' client hosts wall_s cpu_ms_per_host rss_MB server_cpu_s
 measure() { # label n command...
   local label=$1 n=$2; shift 2
   local before after
@@ -43,16 +44,22 @@ measure() { # label n command...
   read -r wall user sys rss < "$work/time"
   local okc
   okc=$(grep -c 'load average' "$work/out" || true)
-  printf '%-34s %8s %10s %14s %10s %12s   (%s answered)\n' "$label" "$n" "$wall" \
+  printf '%-42s %8s %10s %14s %10s %12s   (%s answered)\n' "$label" "$n" "$wall" \
     "$(awk -v u="$user" -v s="$sys" -v n="$n" 'BEGIN{printf "%.2f", (u+s)*1000/n}')" \
     "$(awk -v r="$rss" 'BEGIN{printf "%.0f", r/1024}')" \
     "$(awk -v a="$after" -v b="$before" -v hz="$hz" 'BEGIN{printf "%.2f", (a-b)/hz}')" "$okc"
 }
 
-start_fleet "$N"
+start_fleet "$N" -floor-port 2201
 inv=$work/f$N/inventory.ini
+# The floor: the same messages as an SSH exec, raw, plus the crypto the
+# protocol cannot skip (internal/simfleet/floor.go). No client can do less.
+measure "floor: raw exchange + crypto -f $C" "$N" bin/ops-fleet floor -n "$N" -port 2201 -f "$C"
 measure "ops exec -f $C" "$N" bin/ops exec -f "$C" -i "$inv" all -- uptime
 measure "ops exec -f 1000" "$N" bin/ops exec -f 1000 -i "$inv" all -- uptime
+measure "ops exec -f 1000 --handshakes 1000" "$N" bin/ops exec -f 1000 --handshakes 1000 -i "$inv" all -- uptime
+# 1000 sessions open at once: the fleet answers `sleep 2` after two seconds.
+measure "ops exec -f 1000, sleep 2" "$N" bin/ops exec -f 1000 -i "$inv" all -- sleep 2
 measure "parallel-ssh -p $C" "$N" parallel-ssh -p "$C" -h "$work/f$N/pssh-hosts" -t 120 -i \
   -O StrictHostKeyChecking=no -O UserKnownHostsFile=/dev/null -O LogLevel=ERROR uptime
 measure "ansible -m raw -f 50" "$N" env ANSIBLE_SSH_ARGS='-o ControlMaster=no -o UserKnownHostsFile=/dev/null' \
@@ -61,6 +68,12 @@ measure "ansible -m raw -f 50" "$N" env ANSIBLE_SSH_ARGS='-o ControlMaster=no -o
 bin/ops-fleet slow-agent -upstream "$SSH_AUTH_SOCK" -listen "$work/slow.sock" -delay 50ms > "$work/slow.ready" & pids+=($!)
 for _ in $(seq 50); do [ -S "$work/slow.sock" ] && break; sleep 0.1; done
 measure "ops exec -f $C, agent +50ms" "$N" env SSH_AUTH_SOCK="$work/slow.sock" bin/ops exec -f "$C" -i "$inv" all -- uptime
+kill "$fleet"; wait "$fleet" 2>/dev/null || true
+
+# A far network: every packet from the fleet held 20 ms (a handshake ≈ 0.2 s).
+start_fleet "$N" -delay 20ms
+measure "far: ops exec -f 1000" "$N" bin/ops exec -f 1000 -i "$work/f$N/inventory.ini" all -- uptime
+measure "far: ops exec -f 1000 --handshakes 1000" "$N" bin/ops exec -f 1000 --handshakes 1000 -i "$work/f$N/inventory.ini" all -- uptime
 kill "$fleet"; wait "$fleet" 2>/dev/null || true
 
 if [ "$LARGE" -gt 0 ]; then

@@ -4,6 +4,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"flag"
 	"fmt"
@@ -83,8 +84,11 @@ func floor(args []string) error {
 	for i := 0; i < *n; i++ {
 		addrs = append(addrs, fmt.Sprintf("127.1.%d.%d:%d", 1+i/250, 1+i%250, *port))
 	}
-	done := simfleet.FloorClient(context.Background(), addrs, *forks)
-	fmt.Printf("%d load average: exchanges completed\n", done)
+	out := bufio.NewWriter(os.Stdout)
+	defer out.Flush()
+	done := simfleet.FloorClient(context.Background(), addrs, *forks, func(a string) {
+		fmt.Fprintf(out, "%s load average: (floor exchange done)\n", a)
+	})
 	if done != *n {
 		return fmt.Errorf("%d of %d exchanges failed", *n-done, *n)
 	}

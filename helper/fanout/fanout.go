@@ -14,6 +14,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -202,28 +203,30 @@ func runOne(ctx context.Context, t Target, o Options, token string, mu *sync.Mut
 	if !o.Become {
 		become.sendBody()
 	}
-	done := make(chan error, 1)
-	go func() { done <- s.Wait() }()
-	var timeout <-chan time.Time
+	// Timeout and interrupt end the connection; Wait then returns. No
+	// goroutine per host waits for them.
+	var timedOut, interrupted atomic.Bool
 	if o.CommandTimeout > 0 {
-		tm := time.NewTimer(o.CommandTimeout)
+		tm := time.AfterFunc(o.CommandTimeout, func() { timedOut.Store(true); client.Close() })
 		defer tm.Stop()
-		timeout = tm.C
 	}
-	select {
-	case err = <-done:
-	case <-timeout:
+	stop := context.AfterFunc(ctx, func() {
+		interrupted.Store(true)
+		_ = s.Signal(ssh.SIGINT)
 		client.Close()
-		<-done
+	})
+	defer stop()
+	err = s.Wait()
+	var ee *ssh.ExitError
+	exited := err == nil || errors.As(err, &ee)
+	switch {
+	case interrupted.Load():
+		r.Status, r.Exit, r.Error = Failed, -1, "interrupted"
+		return collect(r, o, &outBuf, &errBuf)
+	case timedOut.Load() && !exited:
 		stdout.flush()
 		stderr.flush()
 		r.Status, r.Exit, r.Error = Failed, -1, fmt.Sprintf("command timed out after %s", o.CommandTimeout)
-		return collect(r, o, &outBuf, &errBuf)
-	case <-ctx.Done():
-		_ = s.Signal(ssh.SIGINT)
-		client.Close()
-		<-done
-		r.Status, r.Exit, r.Error = Failed, -1, "interrupted"
 		return collect(r, o, &outBuf, &errBuf)
 	}
 	stdout.flush()
@@ -232,7 +235,6 @@ func runOne(ctx context.Context, t Target, o Options, token string, mu *sync.Mut
 		r.Status, r.Exit, r.Error = Failed, -1, "the become password was rejected"
 		return collect(r, o, &outBuf, &errBuf)
 	}
-	var ee *ssh.ExitError
 	switch {
 	case err == nil:
 		r.Status = OK

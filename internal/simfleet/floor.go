@@ -88,7 +88,7 @@ func floorServe(c net.Conn) {
 
 // FloorClient runs the exchange and the mandatory crypto against every
 // address, forks at a time, and returns how many completed.
-func FloorClient(ctx context.Context, addrs []string, forks int) int {
+func FloorClient(ctx context.Context, addrs []string, forks int, onDone func(addr string)) int {
 	_, hostPriv, _ := ed25519.GenerateKey(rand.Reader)
 	hostPub := hostPriv.Public().(ed25519.PublicKey)
 	hostSig := ed25519.Sign(hostPriv, make([]byte, 32))
@@ -106,6 +106,7 @@ func FloorClient(ctx context.Context, addrs []string, forks int) int {
 			if floorOne(ctx, a, serverPub, hostPub, hostSig) == nil {
 				mu.Lock()
 				done++
+				onDone(a)
 				mu.Unlock()
 			}
 		}()
