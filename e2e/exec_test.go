@@ -248,3 +248,24 @@ func TestExecIsRecordedWithHostResults(t *testing.T) {
 		t.Error("the become password is in the run log")
 	}
 }
+
+// The agent reaches the targets only with --forward-agent, read-only; a
+// command killed by a signal is failed with 128+n, as a shell reports it.
+func TestExecAgentForwardingAndSignals(t *testing.T) {
+	st := needHosts(t, 20)
+	hosts := st.Targets[0].Name + "," + st.Targets[1].Name
+	out, stderr, code := execCmd(t, nil, "", "-i", st.InventoryPath(), "--json", hosts, "--",
+		"sh", "-c", `echo "agent:${SSH_AUTH_SOCK:+yes}"`)
+	if code != 0 || strings.Count(out, `agent:\n`) != 2 {
+		t.Errorf("without --forward-agent: exit %d\n%s\n%s", code, out, stderr)
+	}
+	out, stderr, code = execCmd(t, nil, "", "-i", st.InventoryPath(), "--json", "--forward-agent", hosts, "--",
+		"sh", "-c", `ssh-add -l | grep -c ED25519; ssh-add -D; echo removed=$?`)
+	if code != 0 || strings.Count(out, `"1\nremoved=1\n"`) != 2 {
+		t.Errorf("--forward-agent: one key listed and none removable on each host: exit %d\n%s\n%s", code, out, stderr)
+	}
+	out, stderr, code = execCmd(t, nil, "", "-i", st.InventoryPath(), "--json", hosts, "--", "sh", "-c", `kill -9 $$`)
+	if code != 2 || strings.Count(out, `"exit":137`) != 2 || strings.Count(out, "killed by SIGKILL") != 2 {
+		t.Errorf("killed by a signal: exit %d\n%s\n%s", code, out, stderr)
+	}
+}

@@ -150,23 +150,23 @@ func runOne(ctx context.Context, t Target, o Options, token string, mu *sync.Mut
 	start := time.Now()
 	r.Host = t.Name
 	defer func() { r.Duration = time.Since(start) }()
-	client, err := dial(ctx, t, o, hs)
+	conn, chans, reqs, err := dial(ctx, t, o, hs)
 	hs.done(err == nil)
 	if err != nil {
 		r.Status, r.Error = Unreachable, err.Error()
 		return r
 	}
-	defer client.Close()
-	s, err := client.NewSession()
+	defer conn.Close()
+	ch, chReqs, err := conn.OpenChannel("session", nil)
 	if err != nil {
 		r.Status, r.Error = Unreachable, "session: "+err.Error()
 		return r
 	}
-	defer s.Close()
+	defer ch.Close()
+	exit := make(chan exitInfo, 1)
+	go serve(chans, reqs, chReqs, o.ForwardAgent, exit)
 	if o.ForwardAgent != nil {
-		if err := agent.ForwardToAgent(client, o.ForwardAgent); err == nil {
-			_ = agent.RequestAgentForwarding(s)
-		}
+		_, _ = ch.SendRequest("auth-agent-req@openssh.com", true, nil)
 	}
 	var outBuf, errBuf bytes.Buffer
 	emit := func(stderr bool) func([]byte) {
@@ -187,43 +187,44 @@ func runOne(ctx context.Context, t Target, o Options, token string, mu *sync.Mut
 			}
 		}
 	}
+	if ok, err := ch.SendRequest("exec", true, ssh.Marshal(struct{ Command string }{wrap(o, token)})); err != nil || !ok {
+		r.Status, r.Error = Failed, "start: the host refused the command"
+		if err != nil {
+			r.Error = "start: " + err.Error()
+		}
+		return r
+	}
 	stdout := &lines{emit: emit(false)}
-	stdin, err := s.StdinPipe()
-	if err != nil {
-		r.Status, r.Error = Failed, err.Error()
-		return r
-	}
-	become := &becomeWatch{token: token, password: o.BecomePassword, stdin: stdin, body: o.Stdin, active: o.Become}
+	become := &becomeWatch{token: token, password: o.BecomePassword, stdin: channelStdin{ch}, body: o.Stdin, active: o.Become}
 	stderr := &lines{emit: emit(true), filter: become.line}
-	s.Stdout, s.Stderr = stdout, stderr
-	if err := s.Start(wrap(o, token)); err != nil {
-		r.Status, r.Error = Failed, "start: "+err.Error()
-		return r
-	}
+	stderrDone := make(chan struct{})
+	go func() {
+		_, _ = io.Copy(stderr, ch.Stderr())
+		close(stderrDone)
+	}()
 	if !o.Become {
 		become.sendBody()
 	}
-	// Timeout and interrupt end the connection; Wait then returns. No
-	// goroutine per host waits for them.
+	// Timeout and interrupt end the connection, and with it the reads.
 	var timedOut, interrupted atomic.Bool
 	if o.CommandTimeout > 0 {
-		tm := time.AfterFunc(o.CommandTimeout, func() { timedOut.Store(true); client.Close() })
+		tm := time.AfterFunc(o.CommandTimeout, func() { timedOut.Store(true); conn.Close() })
 		defer tm.Stop()
 	}
 	stop := context.AfterFunc(ctx, func() {
 		interrupted.Store(true)
-		_ = s.Signal(ssh.SIGINT)
-		client.Close()
+		_, _ = ch.SendRequest("signal", false, ssh.Marshal(struct{ Signal string }{"INT"}))
+		conn.Close()
 	})
 	defer stop()
-	err = s.Wait()
-	var ee *ssh.ExitError
-	exited := err == nil || errors.As(err, &ee)
+	_, _ = io.Copy(stdout, ch)
+	<-stderrDone
+	ex := <-exit
 	switch {
 	case interrupted.Load():
 		r.Status, r.Exit, r.Error = Failed, -1, "interrupted"
 		return collect(r, o, &outBuf, &errBuf)
-	case timedOut.Load() && !exited:
+	case timedOut.Load() && !ex.got:
 		stdout.flush()
 		stderr.flush()
 		r.Status, r.Exit, r.Error = Failed, -1, fmt.Sprintf("command timed out after %s", o.CommandTimeout)
@@ -231,20 +232,18 @@ func runOne(ctx context.Context, t Target, o Options, token string, mu *sync.Mut
 	}
 	stdout.flush()
 	stderr.flush()
-	if become.rejected {
-		r.Status, r.Exit, r.Error = Failed, -1, "the become password was rejected"
-		return collect(r, o, &outBuf, &errBuf)
-	}
 	switch {
-	case err == nil:
+	case become.rejected:
+		r.Status, r.Exit, r.Error = Failed, -1, "the become password was rejected"
+	case !ex.got:
+		r.Status, r.Exit, r.Error = Failed, -1, "connection lost: the host gave no exit status"
+	case ex.status == 0:
 		r.Status = OK
-	case errors.As(err, &ee):
-		r.Status, r.Exit = Failed, ee.ExitStatus()
-		if ee.Signal() != "" {
-			r.Error = "killed by SIG" + ee.Signal()
-		}
 	default:
-		r.Status, r.Exit, r.Error = Failed, -1, "connection lost: "+err.Error()
+		r.Status, r.Exit = Failed, ex.status
+		if ex.signal != "" {
+			r.Error = "killed by SIG" + ex.signal
+		}
 	}
 	return collect(r, o, &outBuf, &errBuf)
 }
@@ -256,7 +255,7 @@ func collect(r Result, o Options, out, errb *bytes.Buffer) Result {
 	return r
 }
 
-func dial(ctx context.Context, t Target, o Options, hs *slot) (*ssh.Client, error) {
+func dial(ctx context.Context, t Target, o Options, hs *slot) (ssh.Conn, <-chan ssh.NewChannel, <-chan *ssh.Request, error) {
 	var auth []ssh.AuthMethod
 	if len(t.Signers) > 0 {
 		auth = append(auth, ssh.PublicKeys(t.Signers...))
@@ -269,7 +268,7 @@ func dial(ctx context.Context, t Target, o Options, hs *slot) (*ssh.Client, erro
 	defer cancel()
 	conn, err := (&net.Dialer{}).DialContext(dctx, "tcp", t.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("connect %s: %v", t.Addr, sshx.UnwrapNetError(err))
+		return nil, nil, nil, fmt.Errorf("connect %s: %v", t.Addr, sshx.UnwrapNetError(err))
 	}
 	_ = conn.SetDeadline(time.Now().Add(o.ConnectTimeout))
 	stop := context.AfterFunc(dctx, func() { _ = conn.SetDeadline(time.Now()) })
@@ -279,12 +278,12 @@ func dial(ctx context.Context, t Target, o Options, hs *slot) (*ssh.Client, erro
 		conn.Close()
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
-			return nil, fmt.Errorf("%s: no SSH handshake within %s", t.Addr, o.ConnectTimeout)
+			return nil, nil, nil, fmt.Errorf("%s: no SSH handshake within %s", t.Addr, o.ConnectTimeout)
 		}
-		return nil, fmt.Errorf("%s: %v", t.Addr, strings.TrimPrefix(err.Error(), "ssh: handshake failed: "))
+		return nil, nil, nil, fmt.Errorf("%s: %v", t.Addr, strings.TrimPrefix(err.Error(), "ssh: handshake failed: "))
 	}
 	_ = conn.SetDeadline(time.Time{})
-	return ssh.NewClient(sc, chans, reqs), nil
+	return sc, chans, reqs, nil
 }
 
 // lines splits a stream into whole lines (a last partial line is flushed
