@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -267,5 +269,57 @@ func TestExecAgentForwardingAndSignals(t *testing.T) {
 	out, stderr, code = execCmd(t, nil, "", "-i", st.InventoryPath(), "--json", hosts, "--", "sh", "-c", `kill -9 $$`)
 	if code != 2 || strings.Count(out, `"exit":137`) != 2 || strings.Count(out, "killed by SIGKILL") != 2 {
 		t.Errorf("killed by a signal: exit %d\n%s\n%s", code, out, stderr)
+	}
+}
+
+// whoAmI sets $name to the lab host a command runs on, even under sudo
+// (which drops SSH_CONNECTION): the targets share this machine, and each
+// one's sshd listener names its own config, .lab/targets/NAME/sshd_config.
+const whoAmI = `p=$$; name=; while [ "$p" -gt 1 ]; do c=$(tr '\0' ' ' < /proc/$p/cmdline); ` +
+	`case "$c" in "sshd: "*"/targets/"*"/sshd_config"*) name=$(echo "$c" | sed 's|.*/targets/\([^/]*\)/sshd_config.*|\1|'); break;; esac; ` +
+	`p=$(cut -d' ' -f4 /proc/$p/stat); done; [ -n "$name" ]`
+
+// ops exec where the issue puts it: in the image on the operation server,
+// through remote-container, with the Mackerel inventory, the operator's
+// agent forwarded from here and the become password typed at the prompt.
+// Each host leaves a root-owned mark named after itself.
+func TestExecInsideRemoteContainer(t *testing.T) {
+	st := needHosts(t, 20)
+	ensureDeployed(t)
+	marks := "/var/tmp/ops-exec-marks"
+	os.RemoveAll(marks)
+	defer os.RemoveAll(marks)
+	cmd, ptmx, _ := startInPTY(t, labEnv(t, "OPS_LOG_ENABLED=false"), 40, 200, "remote-container", "ops", "exec",
+		"-i", "/usr/local/bin/mackerel-inventory", "-K", "all", "--",
+		"sh", "-c", whoAmI+` && mkdir -p `+marks+` && touch `+marks+`/$name && id -un`)
+	var screen bytes.Buffer
+	expect(t, ptmx, &screen, "BECOME password:", 60*time.Second)
+	ptmx.Write([]byte(st.BecomePassword + "\r"))
+	err := cmd.Wait()
+	expect(t, ptmx, &screen, "ops exec:", 5*time.Second)
+	if err != nil {
+		t.Fatalf("exit %v\n%s", err, screen.String())
+	}
+	var want, got []string
+	for _, h := range lab.MackerelHosts(st) {
+		if !h.IsRetired && (h.Status == "working" || h.Status == "standby") {
+			want = append(want, h.Name)
+			if !regexp.MustCompile(`(?m)^` + h.Name + ` +\| root\r?$`).Match(screen.Bytes()) {
+				t.Errorf("%s: no line saying it ran as root", h.Name)
+			}
+		}
+	}
+	ents, _ := os.ReadDir(marks)
+	for _, e := range ents {
+		if fi, _ := e.Info(); fi.Sys().(*syscall.Stat_t).Uid == 0 {
+			got = append(got, e.Name())
+		}
+	}
+	slices.Sort(want)
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("root-owned marks %v, want %v", got, want)
+	}
+	if bytes.Contains(screen.Bytes(), []byte(st.BecomePassword)) {
+		t.Error("the password was echoed")
 	}
 }
