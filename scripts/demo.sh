@@ -18,9 +18,9 @@ $ops check
 step "the Mackerel inventory, from inside the image on the operation server"
 $ops remote-container -- sh -c 'mackerel-inventory --list | head -c 300; echo'
 
-step "ops exec: our own goroutine fan-out (no Ansible, Ansible's patterns, password sudo), in the image on the operation server"
+step "ops exec: our own goroutine fan-out (no Ansible; Ansible's inventories and patterns; password sudo), in the image on the operation server"
 printf '%s\n' "$OPS_LAB_BECOME_PASSWORD" |
-  $ops remote-container -- ops exec -i /usr/local/bin/mackerel-inventory -K 'lab:!lab_db' -- sh -c 'echo "$(id -un): $(uptime)"'
+  $ops remote-container -- ops exec -i /usr/local/bin/mackerel-inventory -K all -- sh -c 'echo "$(id -un): $(uptime)"'
 
 step "ansible-playbook --ask-become-pass on the lab's hosts, through the operation server"
 echo "(the lab's become password is fed on stdin here; at a terminal you type it at the prompt)" >&2
