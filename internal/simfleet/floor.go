@@ -26,9 +26,11 @@ import (
 // bytes the server answers with (0: it answers nothing).
 type step struct{ client, server int }
 
-// sshExec is the exchange as seen with strace on an x/crypto/ssh client:
-// version, KEXINIT, ECDH init, NEWKEYS, service request, publickey query,
-// signed publickey request, channel open, exec (+ stdin EOF), close.
+// sshExec is the exchange of an SSH exec, with message sizes as strace
+// shows them for an x/crypto/ssh client against OpenSSH: version, KEXINIT,
+// ECDH init, NEWKEYS, service request, publickey query, signed publickey
+// request, channel open, exec, EOF, close. (x/crypto/ssh also tries the
+// "none" method first: one round trip more than this.)
 var sshExec = []step{
 	{18, 32 + 1080}, // version → version + KEXINIT
 	{1080, 0},       // KEXINIT
