@@ -82,7 +82,7 @@ func floor(args []string) error {
 	_ = fs.Parse(args)
 	var addrs []string
 	for i := 0; i < *n; i++ {
-		addrs = append(addrs, fmt.Sprintf("127.1.%d.%d:%d", 1+i/250, 1+i%250, *port))
+		addrs = append(addrs, simfleet.Addr(i, *port))
 	}
 	out := bufio.NewWriter(os.Stdout)
 	defer out.Flush()

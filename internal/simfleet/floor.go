@@ -8,7 +8,6 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
-	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -48,26 +47,8 @@ var sshExec = []step{
 // FloorServer answers the raw exchange on port at n addresses 127.1.x.y.
 func FloorServer(n, port int) (*Fleet, error) {
 	f := &Fleet{}
-	for i := 0; i < n; i++ {
-		addr := fmt.Sprintf("127.1.%d.%d:%d", 1+i/250, 1+i%250, port)
-		l, err := net.Listen("tcp", addr)
-		if err != nil {
-			f.Close()
-			return nil, err
-		}
-		f.listeners = append(f.listeners, l)
-		f.Addrs = append(f.Addrs, addr)
-		f.wg.Add(1)
-		go func() {
-			defer f.wg.Done()
-			for {
-				c, err := l.Accept()
-				if err != nil {
-					return
-				}
-				go floorServe(c)
-			}
-		}()
+	if err := f.listen(n, port, floorServe); err != nil {
+		return nil, err
 	}
 	return f, nil
 }

@@ -48,19 +48,42 @@ func Start(n, port int, delay time.Duration) (*Fleet, error) {
 	cfg.KeyExchanges = []string{"curve25519-sha256", "curve25519-sha256@libssh.org"}
 	cfg.AddHostKey(signer)
 	f := &Fleet{cfg: cfg, delay: delay}
+	if err := f.listen(n, port, f.handle); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// Addr is the address of the fleet's host i on port.
+func Addr(i, port int) string {
+	return fmt.Sprintf("127.1.%d.%d:%d", 1+i/250, 1+i%250, port)
+}
+
+// listen accepts on port at n addresses, each connection handled in its
+// own goroutine, until Close; on failure what was opened is closed.
+func (f *Fleet) listen(n, port int, handle func(net.Conn)) error {
 	for i := 0; i < n; i++ {
-		addr := fmt.Sprintf("127.1.%d.%d:%d", 1+i/250, 1+i%250, port)
+		addr := Addr(i, port)
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
 			f.Close()
-			return nil, err
+			return err
 		}
 		f.listeners = append(f.listeners, l)
 		f.Addrs = append(f.Addrs, addr)
 		f.wg.Add(1)
-		go f.serve(l)
+		go func() {
+			defer f.wg.Done()
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				go handle(c)
+			}
+		}()
 	}
-	return f, nil
+	return nil
 }
 
 // Close stops listening.
@@ -69,17 +92,6 @@ func (f *Fleet) Close() {
 		l.Close()
 	}
 	f.wg.Wait()
-}
-
-func (f *Fleet) serve(l net.Listener) {
-	defer f.wg.Done()
-	for {
-		c, err := l.Accept()
-		if err != nil {
-			return
-		}
-		go f.handle(c)
-	}
 }
 
 var start = time.Now()
