@@ -16,6 +16,9 @@ import (
 type streams struct {
 	in       io.Reader
 	out, err io.Writer
+	// hurry closes at a second interrupt: finish now (the run log is
+	// committed locally only).
+	hurry <-chan struct{}
 }
 
 // deps is what every subcommand receives: streams, environment and the

@@ -1,31 +1,20 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/crypto/ssh"
-	"golang.org/x/crypto/ssh/agent"
-	"golang.org/x/term"
 
-	"github.com/ops-team/ops/helper/ansible"
 	"github.com/ops-team/ops/helper/fanout"
-	"github.com/ops-team/ops/helper/runlog"
 	"github.com/ops-team/ops/helper/sshx"
 )
 
@@ -52,6 +41,7 @@ type execOptions struct {
 	script         string
 	fold, asJSON   bool
 	forwardAgent   bool
+	raw            bool
 	pattern        string
 	args           []string // the command, or the script's arguments
 }
@@ -89,6 +79,7 @@ func parseExecArgs(args []string) (execOptions, error) {
 	fs.BoolVar(&o.fold, "fold", false, "")
 	fs.BoolVar(&o.asJSON, "json", false, "")
 	fs.BoolVar(&o.forwardAgent, "forward-agent", false, "")
+	fs.BoolVar(&o.raw, "raw", false, "")
 	var positional, rest []string
 	for i := 0; i < len(args); i++ {
 		if args[i] == "--" {
@@ -161,8 +152,12 @@ func execCommand(d *deps) *cli.Command {
    -T, --timeout D        connect timeout (10s); --command-timeout D per host; --deadline D for the whole run
    --script FILE          send FILE over the channel to its interpreter (no copy, no Python on targets)
    --fold                 group hosts whose output and exit are identical; --json: one object per host
-   --forward-agent        forward the agent to the targets
-   exit: 0 all ok, 2 some failed, 4 some unreachable, 6 both, 130 interrupted`,
+   --raw                  print targets' control characters as they are (escaped by default)
+   --forward-agent        forward the agent to the targets (read-only; ssh.agent_keys restricts it)
+   -b without -K runs sudo -n: a host that wants a password fails with sudo's message.
+   Output: a line over 64 KiB is cut and marked; --fold/--json keep at most 1 MiB a host.
+   exit: 0 all ok; 2 some failed, timed out or not started; 4 some unreachable; 6 both;
+         130 interrupted (143 SIGTERM, 129 SIGHUP); 2 for a mistake before anything runs`,
 		SkipFlagParsing: true,
 		Action: func(c *cli.Context) error {
 			args := c.Args().Slice()
@@ -184,148 +179,6 @@ func execCommand(d *deps) *cli.Command {
 			return d.recorded(c.Context, d.argv, func() error { return runExec(c.Context, d, o) })
 		},
 	}
-}
-
-func (d *deps) loadInventory(ctx context.Context, o execOptions) (*ansible.Inventory, []string, error) {
-	sources := o.inventories
-	if len(sources) == 0 {
-		if env := d.getenv("ANSIBLE_INVENTORY"); env != "" {
-			sources = strings.Split(env, ",")
-		} else {
-			sources = []string{"/etc/ansible/hosts"}
-		}
-	}
-	inv, err := ansible.Load(ctx, sources)
-	if err != nil {
-		return nil, nil, err
-	}
-	hosts, err := inv.Select(o.pattern)
-	if err != nil {
-		return nil, nil, usageError{err}
-	}
-	return inv, hosts, nil
-}
-
-func runListHosts(ctx context.Context, d *deps, o execOptions) error {
-	_, hosts, err := d.loadInventory(ctx, o)
-	if err != nil {
-		return err
-	}
-	for _, h := range hosts {
-		fmt.Fprintln(d.out, h)
-	}
-	return nil
-}
-
-// targets resolves each host's address, port, user and key as Ansible would.
-func (d *deps) targets(inv *ansible.Inventory, hosts []string, o execOptions) ([]fanout.Target, error) {
-	home, _ := os.UserHomeDir()
-	r, err := sshx.LoadResolver(d.cfg.Path("ssh.config"), localUser(), home)
-	if err != nil {
-		return nil, err
-	}
-	keys := map[string][]ssh.Signer{}
-	loadKey := func(path string) ([]ssh.Signer, error) {
-		if s, ok := keys[path]; ok {
-			return s, nil
-		}
-		b, err := os.ReadFile(sshx.ExpandHome(path, home))
-		if err != nil {
-			return nil, err
-		}
-		s, err := ssh.ParsePrivateKey(b)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %v", path, err)
-		}
-		keys[path] = []ssh.Signer{s}
-		return keys[path], nil
-	}
-	var out []fanout.Target
-	for _, name := range hosts {
-		h, _ := inv.Host(name)
-		addr := varString(h.Vars, "ansible_host", name)
-		dest, err := r.Resolve(addr)
-		if err != nil {
-			return nil, fmt.Errorf("host %s: %v", name, err)
-		}
-		port := dest.Port
-		if p := varString(h.Vars, "ansible_port", ""); p != "" {
-			if port, err = strconv.Atoi(p); err != nil {
-				return nil, fmt.Errorf("host %s: bad ansible_port %q", name, p)
-			}
-		}
-		user := varString(h.Vars, "ansible_user", "")
-		for _, u := range []string{o.user, d.getenv("ANSIBLE_REMOTE_USER"), r.User(addr), localUser()} {
-			if user == "" {
-				user = u
-			}
-		}
-		t := fanout.Target{Name: name, Addr: net.JoinHostPort(dest.Host, strconv.Itoa(port)), User: user}
-		keyFile := varString(h.Vars, "ansible_ssh_private_key_file", o.privateKey)
-		if keyFile != "" {
-			if t.Signers, err = loadKey(keyFile); err != nil {
-				return nil, fmt.Errorf("host %s: private key: %v", name, err)
-			}
-		}
-		out = append(out, t)
-	}
-	return out, nil
-}
-
-func varString(vars map[string]any, key, def string) string {
-	if v, ok := vars[key]; ok && v != nil {
-		return fmt.Sprint(v)
-	}
-	return def
-}
-
-// agentPool spreads signatures over several agent connections, so that a
-// slow (forwarded) agent does not make every handshake wait in one queue;
-// each connection lists its keys once, then only signs.
-type agentPool struct {
-	clients []agent.ExtendedAgent
-	signers []func() ([]ssh.Signer, error)
-	next    atomic.Uint64
-}
-
-func newAgentPool(sock string, n int) (*agentPool, func(), error) {
-	p := &agentPool{}
-	var conns []net.Conn
-	closeAll := func() {
-		for _, c := range conns {
-			c.Close()
-		}
-	}
-	for i := 0; i < n; i++ {
-		c, err := net.Dial("unix", sock)
-		if err != nil {
-			closeAll()
-			return nil, nil, fmt.Errorf("SSH agent at %s: %v", sock, err)
-		}
-		conns = append(conns, c)
-		ac := agent.NewClient(c)
-		p.clients = append(p.clients, ac)
-		p.signers = append(p.signers, sync.OnceValues(ac.Signers))
-	}
-	return p, closeAll, nil
-}
-
-func (p *agentPool) auth() []ssh.AuthMethod {
-	return []ssh.AuthMethod{ssh.PublicKeysCallback(p.signers[p.next.Add(1)%uint64(len(p.signers))])}
-}
-
-func (d *deps) becomePassword() (string, error) {
-	fmt.Fprint(d.err, "BECOME password: ")
-	if fd, ok := d.stdinTerminal(); ok {
-		b, err := term.ReadPassword(fd)
-		fmt.Fprintln(d.err)
-		return string(b), err
-	}
-	line, err := bufio.NewReader(d.in).ReadString('\n')
-	if err != nil && line == "" {
-		return "", errors.New("no become password on stdin")
-	}
-	return strings.TrimRight(line, "\r\n"), nil
 }
 
 func scriptCommand(script []byte, args []string) string {
@@ -358,7 +211,7 @@ func runExec(ctx context.Context, d *deps, o execOptions) error {
 	}
 	fo := fanout.Options{
 		Forks: o.forks, Handshakes: o.handshakes, ConnectTimeout: o.connectTimeout, CommandTimeout: o.commandTimeout,
-		Become: o.become, BecomeUser: o.becomeUser, Collect: o.fold || o.asJSON,
+		Deadline: o.deadline, Become: o.become, BecomeUser: o.becomeUser, Collect: o.fold || o.asJSON,
 	}
 	if o.script != "" {
 		body, err := os.ReadFile(o.script)
@@ -369,28 +222,29 @@ func runExec(ctx context.Context, d *deps, o execOptions) error {
 	} else {
 		fo.Command = sshx.CommandLine(o.args)
 	}
-	if o.askBecomePass {
-		if fo.BecomePassword, err = d.becomePassword(); err != nil {
-			return err
-		}
-	}
 	sock := d.getenv("SSH_AUTH_SOCK")
 	anyKey := o.privateKey != ""
 	for _, t := range targets {
 		anyKey = anyKey || len(t.Signers) > 0
 	}
 	if sock != "" {
-		pool, closeAll, err := newAgentPool(sock, min(o.forks, 64))
+		pool, err := sshx.DialAgentPool(sock, min(o.forks, 64), o.connectTimeout)
 		if err != nil {
 			return err
 		}
-		defer closeAll()
-		fo.Auth = pool.auth
+		defer pool.Close()
+		fo.Auth = pool.Auth
 		if o.forwardAgent {
-			fo.ForwardAgent, _ = sshx.NewForwardedAgent(pool.clients[0], d.cfg.List("ssh.agent_keys"))
+			fwd, err := sshx.NewForwardedAgent(pool.Agent(), d.cfg.List("ssh.agent_keys"))
+			if err != nil {
+				return usagef("--forward-agent: %v (ssh.agent_keys)", err)
+			}
+			fo.ForwardAgent = fwd
 		}
 	} else if !anyKey {
 		return errors.New("no SSH key: SSH_AUTH_SOCK is unset and no --private-key or ansible_ssh_private_key_file")
+	} else if o.forwardAgent {
+		return usagef("--forward-agent: SSH_AUTH_SOCK is unset: there is no agent to forward")
 	}
 	if strings.EqualFold(d.getenv("ANSIBLE_HOST_KEY_CHECKING"), "false") {
 		fo.HostKey = ssh.InsecureIgnoreHostKey()
@@ -401,163 +255,30 @@ func runExec(ctx context.Context, d *deps, o execOptions) error {
 		}
 		fo.HostKey = hk.Callback()
 	}
-	if o.deadline > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, o.deadline)
-		defer cancel()
-	}
-	width := 0
-	for _, h := range hosts {
-		width = max(width, len(h))
-	}
-	progress := newProgress(d, len(targets), !o.fold && !o.asJSON)
-	switch {
-	case o.asJSON:
-		enc := json.NewEncoder(d.out)
-		fo.OnDone = func(r fanout.Result) {
-			progress.clear()
-			_ = enc.Encode(jsonResult(r))
-			progress.done(r)
+	if o.askBecomePass {
+		pw, err := d.becomePassword(ctx)
+		if err != nil {
+			return err
 		}
-	case o.fold:
-		fo.OnDone = progress.done
-	default:
-		fo.OnLine = func(host string, stderr bool, line []byte) {
-			mark := "|"
-			if stderr {
-				mark = "!"
-			}
-			fmt.Fprintf(d.out, "%-*s %s %s\n", width, host, mark, line)
-		}
-		fo.OnDone = func(r fanout.Result) {
-			if r.Status != fanout.OK {
-				fmt.Fprintf(d.err, "%-*s : %s\n", width, r.Host, describeResult(r))
-			}
-		}
+		fo.BecomePassword = &pw
 	}
+	p := newExecPrinter(d, o, hosts)
+	p.hook(&fo)
 	start := time.Now()
 	results := fanout.Run(ctx, targets, fo)
-	progress.clear()
+	p.progress.clear()
 	if o.fold {
-		printFolded(d, results)
+		p.fold(results)
 	}
-	return summarize(ctx, d, results, width, time.Since(start))
-}
-
-func describeResult(r fanout.Result) string {
-	switch {
-	case r.Status == fanout.OK:
-		return "ok"
-	case r.Error != "" && r.Exit > 0:
-		return fmt.Sprintf("%s exit=%d (%s)", r.Status, r.Exit, r.Error)
-	case r.Error != "":
-		return fmt.Sprintf("%s (%s)", r.Status, r.Error)
-	}
-	return fmt.Sprintf("%s exit=%d", r.Status, r.Exit)
-}
-
-func jsonResult(r fanout.Result) map[string]any {
-	return map[string]any{"host": r.Host, "status": r.Status, "exit": r.Exit, "error": r.Error,
-		"stdout": string(r.Stdout), "stderr": string(r.Stderr), "duration_ms": r.Duration.Milliseconds()}
-}
-
-func printFolded(d *deps, results []fanout.Result) {
-	type fold struct {
-		key   string
-		r     fanout.Result
-		hosts []string
-	}
-	var folds []*fold
-	index := map[string]*fold{}
-	for _, r := range results {
-		key := fmt.Sprintf("%s\x00%d\x00%s\x00%s\x00%s", r.Status, r.Exit, r.Error, r.Stdout, r.Stderr)
-		f, ok := index[key]
-		if !ok {
-			f = &fold{key: key, r: r}
-			index[key] = f
-			folds = append(folds, f)
-		}
-		f.hosts = append(f.hosts, r.Host)
-	}
-	sort.SliceStable(folds, func(i, j int) bool { return len(folds[i].hosts) > len(folds[j].hosts) })
-	for _, f := range folds {
-		fmt.Fprintf(d.out, "---------------- %s (%d) %s\n", strings.Join(f.hosts, ","), len(f.hosts), describeResult(f.r))
-		d.out.Write(f.r.Stdout)
-		d.out.Write(f.r.Stderr)
-	}
-}
-
-// summarize prints the recap (read back by an outer ops for its run log),
-// records the hosts, and gives the exit status.
-func summarize(ctx context.Context, d *deps, results []fanout.Result, width int, took time.Duration) error {
-	var ok, failed, unreachable int
-	fmt.Fprintln(d.err, runlog.ExecRecapHeader)
-	var hr []runlog.HostResult
-	for _, r := range results {
-		switch r.Status {
-		case fanout.OK:
-			ok++
-		case fanout.Failed:
-			failed++
-		default:
-			unreachable++
-		}
-		line := string(r.Status)
-		exit := r.Exit
-		if r.Status != fanout.Unreachable {
-			line += " exit=" + strconv.Itoa(r.Exit)
-		}
-		fmt.Fprintf(d.err, "%-*s : %s\n", width, r.Host, line)
-		h := runlog.HostResult{Name: r.Host, Result: string(r.Status)}
-		if r.Status != fanout.Unreachable {
-			h.Exit = &exit
-		}
-		hr = append(hr, h)
-	}
-	fmt.Fprintf(d.err, "ops exec: %d hosts in %.2fs: %d ok, %d failed, %d unreachable\n", len(results), took.Seconds(), ok, failed, unreachable)
+	hr, counts := p.recap(results, time.Since(start))
 	if d.header != nil {
 		d.header.Hosts = hr
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	code := 0
-	if failed > 0 {
-		code |= exitHostsFailed
-	}
-	if unreachable > 0 {
-		code |= exitHostsUnreachable
-	}
-	if code != 0 {
+	if code := execExit(counts); code != 0 {
 		return commandExit{code: code}
 	}
 	return nil
-}
-
-// progress shows done/total on a terminal's stderr.
-type progress struct {
-	d             *deps
-	total, n, bad int
-	on            bool
-}
-
-func newProgress(d *deps, total int, streaming bool) *progress {
-	f, ok := d.err.(*os.File)
-	return &progress{d: d, total: total, on: !streaming && ok && term.IsTerminal(int(f.Fd()))}
-}
-
-func (p *progress) done(r fanout.Result) {
-	p.n++
-	if r.Status != fanout.OK {
-		p.bad++
-	}
-	if p.on {
-		fmt.Fprintf(p.d.err, "\r[%d/%d] %d not ok", p.n, p.total, p.bad)
-	}
-}
-
-func (p *progress) clear() {
-	if p.on {
-		fmt.Fprint(p.d.err, "\r\033[K")
-	}
 }

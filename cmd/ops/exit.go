@@ -25,7 +25,7 @@ const (
 	exitOK          = 0
 	exitFailure     = 1
 	exitUsage       = 2
-	exitInterrupted = 130
+	exitInterrupted = 130 // SIGINT; SIGTERM 143, SIGHUP 129 (128 + the signal)
 	exitConnection  = 255 // as ssh(1): the connection, not the command, failed
 )
 
@@ -59,6 +59,11 @@ func exitCode(ctx context.Context, err error, stderr io.Writer) int {
 		return ce.code
 	}
 	if ctx.Err() != nil || errors.Is(err, context.Canceled) {
+		var sig interrupt
+		if errors.As(context.Cause(ctx), &sig) {
+			fmt.Fprintln(stderr, "ops:", sig)
+			return sig.code()
+		}
 		fmt.Fprintln(stderr, "ops: interrupted")
 		return exitInterrupted
 	}

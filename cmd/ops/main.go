@@ -3,15 +3,12 @@
 package main
 
 import (
-	"context"
 	"os"
-	"os/signal"
-	"syscall"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args, streams{in: os.Stdin, out: os.Stdout, err: os.Stderr})
+	ctx, hurry, stop := interruptible(os.Stdin, os.Stderr)
+	code := run(ctx, os.Args, streams{in: os.Stdin, out: os.Stdout, err: os.Stderr, hurry: hurry})
 	stop()
 	os.Exit(code)
 }

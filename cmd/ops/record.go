@@ -73,17 +73,48 @@ func (d *deps) recorded(ctx context.Context, argv []string, fn func() error) err
 	if h.Hosts == nil {
 		h.Hosts = runlog.PlayRecap(transcript)
 	}
+	// The entry is committed locally whatever happened (an interrupt
+	// included); the push waits for nobody after a second interrupt.
 	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
 	repo := d.logRepo(lctx)
-	_, _, pushErr, err := repo.Record(lctx, runlog.Entry{Header: *h, Transcript: transcript}, mask)
-	switch {
-	case err != nil:
+	if _, err := repo.Save(lctx, runlog.Entry{Header: *h, Transcript: transcript}, mask); err != nil {
 		fmt.Fprintf(d.err, "ops: warning: the run was not logged: %v\n", err)
-	case pushErr != nil:
-		fmt.Fprintf(d.err, "ops: warning: run logged locally; the push to %s failed and is queued: %v\n", mask.MaskString(repo.Remote), pushErr)
+		return runErr
+	}
+	if repo.Remote == "" {
+		return runErr
+	}
+	pctx, stop := d.unlessHurried(lctx)
+	defer stop()
+	select {
+	case <-pctx.Done():
+		fmt.Fprintf(d.err, "ops: run logged locally; interrupted twice, so not pushed (ops log push sends it)\n")
+		return runErr
+	default:
+	}
+	if _, pushErr := repo.Push(pctx); pushErr != nil {
+		if pctx.Err() != nil && lctx.Err() == nil {
+			pushErr = errors.New("interrupted twice")
+		}
+		fmt.Fprintf(d.err, "ops: warning: run logged locally; the push to %s failed and is queued (ops log push sends it): %v\n", mask.MaskString(repo.Remote), pushErr)
 	}
 	return runErr
+}
+
+// unlessHurried is ctx, also cancelled by a second interrupt.
+func (d *deps) unlessHurried(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	if d.hurry != nil {
+		go func() {
+			select {
+			case <-d.hurry:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
+	return ctx, cancel
 }
 
 // exitWord is the header's exit: the code the process will exit with, or

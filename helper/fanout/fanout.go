@@ -1,10 +1,11 @@
 // Package fanout runs one command on many hosts at once over SSH, each host
 // in its own goroutine: password sudo through the channel, output split
-// into whole lines, and every host classified as ok, failed or unreachable.
+// into whole lines, every wait on a host bounded, and every host
+// classified (ok, failed, unreachable, timed out, not started,
+// interrupted).
 package fanout
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -27,10 +28,27 @@ import (
 type Status string
 
 const (
-	OK          Status = "ok"
-	Failed      Status = "failed"
+	// OK: the command exited 0.
+	OK Status = "ok"
+	// Failed: the command exited non-zero or died of a signal, sudo
+	// refused, or the connection was lost while it ran.
+	Failed Status = "failed"
+	// Unreachable: the host never answered the exec request (connect, key
+	// exchange, authentication, session open, agent or exec request failed
+	// or took longer than the connect timeout).
 	Unreachable Status = "unreachable"
+	// TimedOut: the command ran longer than the command timeout, or was
+	// still running at the run's deadline.
+	TimedOut Status = "timed-out"
+	// NotStarted: the deadline or an interrupt came before the host's
+	// command started.
+	NotStarted Status = "not-started"
+	// Interrupted: the command was running when the run was interrupted.
+	Interrupted Status = "interrupted"
 )
+
+// Statuses lists every status, in the order a recap counts them.
+var Statuses = []Status{OK, Failed, TimedOut, Unreachable, NotStarted, Interrupted}
 
 // Target is one host to run on.
 type Target struct {
@@ -42,41 +60,62 @@ type Target struct {
 
 // Options describe the run.
 type Options struct {
-	Forks          int
+	Forks int
+	// ConnectTimeout bounds each wait before the command starts: the TCP
+	// connect with the key exchange and authentication, then the session
+	// open, agent and exec requests together (10 s if 0).
 	ConnectTimeout time.Duration
-	CommandTimeout time.Duration // 0: none
+	CommandTimeout time.Duration // after the exec request's reply; 0: none
+	Deadline       time.Duration // the whole run; 0: none
 	Auth           func() []ssh.AuthMethod
 	HostKey        ssh.HostKeyCallback
 	Command        string // remote command line
 	Stdin          []byte // sent after authentication (a script for its interpreter)
 	Become         bool
 	BecomeUser     string
-	BecomePassword string
+	// BecomePassword answers sudo's prompt; nil runs sudo -n (no prompt).
+	BecomePassword *string
 	ForwardAgent   agent.Agent
 	// Handshakes pins how many hosts may be in their handshake at once;
 	// 0 adapts it to the handshake time (see gate), up to Forks.
 	Handshakes int
-	// OnLine receives every complete output line; calls are serialised.
-	OnLine func(host string, stderr bool, line []byte)
-	// OnDone receives each result as it is known; calls are serialised.
+	// OnLine receives every complete output line (without its newline;
+	// valid only during the call); cut: it was longer than LineLimit and
+	// only its start is given. Calls are serialised.
+	OnLine func(host string, stderr bool, line []byte, cut bool)
+	// OnDone receives each result as it is known, every host's once;
+	// calls are serialised.
 	OnDone func(Result)
-	// Collect keeps each host's output in its Result.
-	Collect bool
+	// Collect keeps each host's output in its Result, up to KeepLimit.
+	Collect   bool
+	LineLimit int // DefaultLineLimit if 0
+	KeepLimit int // DefaultKeepLimit if 0
 }
 
 // Result is one host's outcome.
 type Result struct {
-	Host     string
-	Status   Status
-	Exit     int    // the command's exit status (failed and ok)
-	Error    string // why, for failed without an exit status and unreachable
-	Stdout   []byte
-	Stderr   []byte
+	Host   string
+	Status Status
+	Exit   int    // the command's exit status; -1: none
+	Error  string // why, when Status is not OK
+	Stdout []byte
+	Stderr []byte
+	// Dropped counts output bytes not kept: the rest of cut lines and, with
+	// Collect, what came after KeepLimit.
+	Dropped  int64
 	Duration time.Duration
 }
 
+// Causes of a host's end that are not the host's doing.
+var (
+	errConnectTimeout = errors.New("connect timeout")
+	errCommandTimeout = errors.New("command timeout")
+	errDeadline       = errors.New("the run's deadline")
+)
+
 // Run runs on every target, at most Forks at a time, and returns the results
-// in target order.
+// in target order. Cancelling ctx ends it: hosts not started are not
+// started, running commands are signalled and their connections closed.
 func Run(ctx context.Context, targets []Target, o Options) []Result {
 	if o.Forks < 1 {
 		o.Forks = 1
@@ -84,36 +123,52 @@ func Run(ctx context.Context, targets []Target, o Options) []Result {
 	if o.ConnectTimeout <= 0 {
 		o.ConnectTimeout = 10 * time.Second
 	}
+	if o.LineLimit <= 0 {
+		o.LineLimit = DefaultLineLimit
+	}
+	if o.KeepLimit <= 0 {
+		o.KeepLimit = DefaultKeepLimit
+	}
+	if o.Deadline > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, o.Deadline, errDeadline)
+		defer cancel()
+	}
 	results := make([]Result, len(targets))
 	var mu sync.Mutex // serialises OnLine and OnDone
+	done := func(r Result) {
+		if o.OnDone != nil {
+			mu.Lock()
+			o.OnDone(r)
+			mu.Unlock()
+		}
+	}
 	token := randomToken()
 	sem := make(chan struct{}, o.Forks)
 	g := newGate(o.Forks, o.Handshakes)
 	var wg sync.WaitGroup
 	for i, t := range targets {
 		var hs *slot
-		select {
-		case sem <- struct{}{}:
-			var err error
-			if hs, err = g.acquire(ctx); err != nil {
-				<-sem
+		if ctx.Err() == nil {
+			select {
+			case sem <- struct{}{}:
+				var err error
+				if hs, err = g.acquire(ctx); err != nil {
+					<-sem
+				}
+			case <-ctx.Done():
 			}
-		case <-ctx.Done():
 		}
 		if hs == nil {
-			results[i] = Result{Host: t.Name, Status: Unreachable, Error: "interrupted before it started"}
+			results[i] = notStarted(ctx, o, Result{Host: t.Name, Exit: -1}, "before it started")
+			done(results[i])
 			continue
 		}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			r := runOne(ctx, t, o, token, &mu, hs)
-			results[i] = r
-			if o.OnDone != nil {
-				mu.Lock()
-				o.OnDone(r)
-				mu.Unlock()
-			}
+			results[i] = runOne(ctx, t, o, token, &mu, hs)
+			done(results[i])
 		}()
 	}
 	wg.Wait()
@@ -126,77 +181,117 @@ func randomToken() string {
 	return hex.EncodeToString(b)
 }
 
-// wrap makes the remote command line: with become, sudo reads the password
-// from the channel after a prompt unique to this run, and says when it is
-// past authentication so that the script goes to the command, not to sudo.
-func wrap(o Options, token string) string {
-	if !o.Become {
-		return o.Command
+// notStarted is the result of a host whose command the deadline or an
+// interrupt kept from starting; when says where it was.
+func notStarted(ctx context.Context, o Options, r Result, when string) Result {
+	r.Status = NotStarted
+	if errors.Is(context.Cause(ctx), errDeadline) {
+		r.Error = fmt.Sprintf("the run's deadline (%s) came %s", o.Deadline, when)
+	} else {
+		r.Error = "interrupted " + when
 	}
-	user := o.BecomeUser
-	if user == "" {
-		user = "root"
-	}
-	inner := "echo " + readyMark(token) + " >&2; " + o.Command
-	return fmt.Sprintf("sudo -S -p %s -u %s -- /bin/sh -c %s", quote(promptMark(token)), quote(user), quote(inner))
+	return r
 }
 
-func promptMark(token string) string { return "[ops-become-" + token + "]" }
-func readyMark(token string) string  { return "ops-become-ready-" + token }
-
-func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
-
+// runOne runs the command on one host. Every wait on the host ends when
+// its connection closes, and one context decides when that happens: the
+// connect timeout until the host answers the exec request, the command
+// timeout after it, and the run's deadline and interrupt all along. Its
+// cause then classifies the host.
 func runOne(ctx context.Context, t Target, o Options, token string, mu *sync.Mutex, hs *slot) (r Result) {
 	start := time.Now()
-	r.Host = t.Name
+	r = Result{Host: t.Name, Exit: -1}
 	defer func() { r.Duration = time.Since(start) }()
-	conn, chans, reqs, err := dial(ctx, t, o, hs)
+	hctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	timer := time.AfterFunc(o.ConnectTimeout, func() { cancel(errConnectTimeout) })
+	defer func() { timer.Stop() }()
+
+	conn, sc, chans, reqs, err := dial(hctx, t, o, hs)
 	hs.done(err == nil)
 	if err != nil {
-		r.Status, r.Error = Unreachable, err.Error()
-		return r
+		return beforeCommand(ctx, hctx, o, r, t.Addr+": no SSH handshake", err)
 	}
-	defer conn.Close()
-	ch, chReqs, err := conn.OpenChannel("session", nil)
-	if err != nil {
-		r.Status, r.Error = Unreachable, "session: "+err.Error()
-		return r
-	}
-	defer ch.Close()
+	defer sc.Close()
+	var running atomic.Bool
+	var session ssh.Channel
+	stop := context.AfterFunc(hctx, func() {
+		if running.Load() && ctx.Err() != nil {
+			// Interrupted: ask the command to stop, briefly (a host that
+			// reads nothing must not hold the close).
+			sent := make(chan struct{})
+			go func() {
+				_, _ = session.SendRequest("signal", false, ssh.Marshal(struct{ Signal string }{"INT"}))
+				close(sent)
+			}()
+			select {
+			case <-sent:
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		conn.Close()
+	})
+	defer stop()
+	// Setting up the session gets a connect timeout of its own.
+	timer.Reset(o.ConnectTimeout)
+	attach := make(chan (<-chan *ssh.Request), 1)
 	exit := make(chan exitInfo, 1)
-	go serve(chans, reqs, chReqs, o.ForwardAgent, exit)
-	if o.ForwardAgent != nil {
-		_, _ = ch.SendRequest("auth-agent-req@openssh.com", true, nil)
+	go serve(chans, reqs, attach, o.ForwardAgent, exit)
+	ch, chReqs, err := sc.OpenChannel("session", nil)
+	if err != nil {
+		close(attach)
+		return beforeCommand(ctx, hctx, o, r, t.Addr+": no answer to the session open", fmt.Errorf("%s: session: %v", t.Addr, err))
 	}
-	var outBuf, errBuf bytes.Buffer
-	emit := func(stderr bool) func([]byte) {
-		return func(line []byte) {
-			if o.Collect {
-				if stderr {
-					errBuf.Write(line)
-					errBuf.WriteByte('\n')
-				} else {
-					outBuf.Write(line)
-					outBuf.WriteByte('\n')
-				}
+	attach <- chReqs
+	close(attach)
+	defer ch.Close()
+	if o.ForwardAgent != nil {
+		if _, err := ch.SendRequest("auth-agent-req@openssh.com", true, nil); err != nil {
+			return beforeCommand(ctx, hctx, o, r, t.Addr+": no answer to the agent request", fmt.Errorf("%s: agent request: %v", t.Addr, err))
+		}
+	}
+	okExec, err := ch.SendRequest("exec", true, ssh.Marshal(struct{ Command string }{wrap(o, token)}))
+	if err != nil {
+		return beforeCommand(ctx, hctx, o, r, t.Addr+": no answer to the exec request", fmt.Errorf("%s: exec request: %v", t.Addr, err))
+	}
+	if !okExec {
+		r.Status, r.Error = Failed, "start: the host refused the command"
+		return r
+	}
+	// The host answered: from here the command timeout bounds the wait.
+	if !timer.Stop() || hctx.Err() != nil {
+		return beforeCommand(ctx, hctx, o, r, t.Addr+": no answer to the exec request", hctx.Err())
+	}
+	if o.CommandTimeout > 0 {
+		timer = time.AfterFunc(o.CommandTimeout, func() { cancel(errCommandTimeout) })
+	}
+	session = ch
+	running.Store(true)
+
+	var kept *keep
+	if o.Collect {
+		kept = &keep{room: o.KeepLimit}
+	}
+	emit := func(stderr bool) func([]byte, bool) {
+		return func(line []byte, cut bool) {
+			if kept != nil {
+				kept.add(stderr, line, cut)
 			}
 			if o.OnLine != nil {
 				mu.Lock()
-				o.OnLine(t.Name, stderr, line)
+				o.OnLine(t.Name, stderr, line, cut)
 				mu.Unlock()
 			}
 		}
 	}
-	if ok, err := ch.SendRequest("exec", true, ssh.Marshal(struct{ Command string }{wrap(o, token)})); err != nil || !ok {
-		r.Status, r.Error = Failed, "start: the host refused the command"
-		if err != nil {
-			r.Error = "start: " + err.Error()
-		}
-		return r
+	stdout := newLines(o.LineLimit, emit(false))
+	become := &becomeWatch{token: token, stdin: channelStdin{ch}, body: o.Stdin, active: o.Become}
+	stderr := newLines(o.LineLimit, emit(true))
+	stderr.filter = become.line
+	if o.Become && o.BecomePassword != nil {
+		become.password = *o.BecomePassword
+		stderr.prompt, stderr.promptSpan = become.partial, become.span()
 	}
-	stdout := &lines{emit: emit(false)}
-	become := &becomeWatch{token: token, password: o.BecomePassword, stdin: channelStdin{ch}, body: o.Stdin, active: o.Become}
-	stderr := &lines{emit: emit(true), filter: become.line}
 	stderrDone := make(chan struct{})
 	go func() {
 		_, _ = io.Copy(stderr, ch.Stderr())
@@ -205,57 +300,56 @@ func runOne(ctx context.Context, t Target, o Options, token string, mu *sync.Mut
 	if !o.Become {
 		become.sendBody()
 	}
-	// Timeout and interrupt end the connection, and with it the reads.
-	var timedOut, interrupted atomic.Bool
-	if o.CommandTimeout > 0 {
-		tm := time.AfterFunc(o.CommandTimeout, func() { timedOut.Store(true); conn.Close() })
-		defer tm.Stop()
-	}
-	stop := context.AfterFunc(ctx, func() {
-		interrupted.Store(true)
-		_, _ = ch.SendRequest("signal", false, ssh.Marshal(struct{ Signal string }{"INT"}))
-		conn.Close()
-	})
-	defer stop()
 	_, _ = io.Copy(stdout, ch)
 	<-stderrDone
 	ex := <-exit
-	switch {
-	case interrupted.Load():
-		r.Status, r.Exit, r.Error = Failed, -1, "interrupted"
-		return collect(r, o, &outBuf, &errBuf)
-	case timedOut.Load() && !ex.got:
-		stdout.flush()
-		stderr.flush()
-		r.Status, r.Exit, r.Error = Failed, -1, fmt.Sprintf("command timed out after %s", o.CommandTimeout)
-		return collect(r, o, &outBuf, &errBuf)
-	}
 	stdout.flush()
 	stderr.flush()
-	switch {
+	r.Dropped = stdout.dropped + stderr.dropped
+	if kept != nil {
+		r.Stdout, r.Stderr = kept.stdout.Bytes(), kept.stderr.Bytes()
+		r.Dropped += kept.dropped
+	}
+	switch cause := context.Cause(hctx); {
 	case become.rejected:
-		r.Status, r.Exit, r.Error = Failed, -1, "the become password was rejected"
-	case !ex.got:
-		r.Status, r.Exit, r.Error = Failed, -1, "connection lost: the host gave no exit status"
-	case ex.status == 0:
-		r.Status = OK
-	default:
+		r.Status, r.Error = Failed, "the become password was rejected"
+	case ex.got && ex.status == 0:
+		r.Status, r.Exit = OK, 0
+	case ex.got:
 		r.Status, r.Exit = Failed, ex.status
 		if ex.signal != "" {
 			r.Error = "killed by SIG" + ex.signal
 		}
-	}
-	return collect(r, o, &outBuf, &errBuf)
-}
-
-func collect(r Result, o Options, out, errb *bytes.Buffer) Result {
-	if o.Collect {
-		r.Stdout, r.Stderr = out.Bytes(), errb.Bytes()
+	case errors.Is(cause, errCommandTimeout):
+		r.Status, r.Error = TimedOut, fmt.Sprintf("command timed out after %s", o.CommandTimeout)
+	case errors.Is(cause, errDeadline):
+		r.Status, r.Error = TimedOut, fmt.Sprintf("still running at the run's deadline (%s)", o.Deadline)
+	case ctx.Err() != nil:
+		r.Status, r.Error = Interrupted, "interrupted while running"
+	default:
+		r.Status, r.Error = Failed, "connection lost: the host gave no exit status"
 	}
 	return r
 }
 
-func dial(ctx context.Context, t Target, o Options, hs *slot) (ssh.Conn, <-chan ssh.NewChannel, <-chan *ssh.Request, error) {
+// beforeCommand classifies a host that failed before its command started:
+// by the run's deadline or interrupt (not started), by the connect timeout
+// (unreachable: what it was waiting for), or by its own error.
+func beforeCommand(ctx, hctx context.Context, o Options, r Result, waiting string, err error) Result {
+	switch {
+	case ctx.Err() != nil:
+		return notStarted(ctx, o, r, "before its command started")
+	case errors.Is(context.Cause(hctx), errConnectTimeout):
+		r.Status, r.Error = Unreachable, fmt.Sprintf("%s within %s", waiting, o.ConnectTimeout)
+	default:
+		r.Status, r.Error = Unreachable, err.Error()
+	}
+	return r
+}
+
+// dial connects and authenticates; closing the connection (which the
+// host's context does when a bound fires) ends the wait.
+func dial(ctx context.Context, t Target, o Options, hs *slot) (net.Conn, ssh.Conn, <-chan ssh.NewChannel, <-chan *ssh.Request, error) {
 	var auth []ssh.AuthMethod
 	if len(t.Signers) > 0 {
 		auth = append(auth, ssh.PublicKeys(t.Signers...))
@@ -263,148 +357,17 @@ func dial(ctx context.Context, t Target, o Options, hs *slot) (ssh.Conn, <-chan 
 	if o.Auth != nil {
 		auth = append(auth, o.Auth()...)
 	}
-	cfg := &ssh.ClientConfig{User: t.User, Auth: auth, HostKeyCallback: o.HostKey, Timeout: o.ConnectTimeout, ClientVersion: "SSH-2.0-ops-exec"}
-	dctx, cancel := context.WithTimeout(ctx, o.ConnectTimeout)
-	defer cancel()
-	conn, err := (&net.Dialer{}).DialContext(dctx, "tcp", t.Addr)
+	cfg := &ssh.ClientConfig{User: t.User, Auth: auth, HostKeyCallback: o.HostKey, ClientVersion: "SSH-2.0-ops-exec"}
+	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", t.Addr)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("connect %s: %v", t.Addr, sshx.UnwrapNetError(err))
+		return nil, nil, nil, nil, fmt.Errorf("connect %s: %v", t.Addr, sshx.UnwrapNetError(err))
 	}
-	_ = conn.SetDeadline(time.Now().Add(o.ConnectTimeout))
-	stop := context.AfterFunc(dctx, func() { _ = conn.SetDeadline(time.Now()) })
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	sc, chans, reqs, err := ssh.NewClientConn(sshx.ReadBuffered(hs.watch(conn)), t.Addr, cfg)
 	stop()
 	if err != nil {
 		conn.Close()
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			return nil, nil, nil, fmt.Errorf("%s: no SSH handshake within %s", t.Addr, o.ConnectTimeout)
-		}
-		return nil, nil, nil, fmt.Errorf("%s: %v", t.Addr, strings.TrimPrefix(err.Error(), "ssh: handshake failed: "))
+		return nil, nil, nil, nil, fmt.Errorf("%s: %v", t.Addr, strings.TrimPrefix(err.Error(), "ssh: handshake failed: "))
 	}
-	_ = conn.SetDeadline(time.Time{})
-	return sc, chans, reqs, nil
-}
-
-// lines splits a stream into whole lines (a last partial line is flushed
-// at the end); filter may swallow a line.
-type lines struct {
-	buf    []byte
-	emit   func([]byte)
-	filter func([]byte) bool // true: drop the line
-}
-
-func (l *lines) Write(p []byte) (int, error) {
-	l.buf = append(l.buf, p...)
-	l.scan()
-	return len(p), nil
-}
-
-// ReadFrom lets io.Copy, with which x/crypto/ssh drains each session
-// stream, read straight into the line buffer instead of allocating its own
-// 32 KiB buffer per stream (two per host).
-func (l *lines) ReadFrom(r io.Reader) (int64, error) {
-	var total int64
-	for {
-		if cap(l.buf)-len(l.buf) < 256 {
-			nb := make([]byte, len(l.buf), max(512, 2*cap(l.buf)))
-			copy(nb, l.buf)
-			l.buf = nb
-		}
-		n, err := r.Read(l.buf[len(l.buf):cap(l.buf)])
-		total += int64(n)
-		if n > 0 {
-			l.buf = l.buf[:len(l.buf)+n]
-			l.scan()
-		}
-		if err == io.EOF {
-			return total, nil
-		}
-		if err != nil {
-			return total, err
-		}
-	}
-}
-
-// scan emits the buffer's complete lines and keeps the partial rest at its
-// start.
-func (l *lines) scan() {
-	rest := l.buf
-	for {
-		i := bytes.IndexByte(rest, '\n')
-		if i < 0 {
-			break
-		}
-		l.out(rest[:i])
-		rest = rest[i+1:]
-	}
-	// A prompt does not end in a newline: let the filter see it now.
-	if l.filter != nil && len(rest) > 0 && l.filter(rest) {
-		rest = rest[:0]
-	}
-	l.buf = l.buf[:copy(l.buf, rest)]
-}
-
-func (l *lines) out(line []byte) {
-	line = bytes.TrimSuffix(line, []byte("\r"))
-	if l.filter != nil && l.filter(line) {
-		return
-	}
-	l.emit(append([]byte(nil), line...))
-}
-
-func (l *lines) flush() {
-	if len(l.buf) > 0 {
-		l.out(l.buf)
-		l.buf = nil
-	}
-}
-
-// becomeWatch answers sudo's unique prompt with the password once; a second
-// prompt means the password was wrong, and the session is ended at once.
-type becomeWatch struct {
-	token    string
-	password string
-	stdin    io.WriteCloser
-	body     []byte
-	active   bool
-	prompts  int
-	rejected bool
-	sent     bool
-}
-
-func (b *becomeWatch) sendBody() {
-	if b.sent {
-		return
-	}
-	b.sent = true
-	go func() {
-		if len(b.body) > 0 {
-			_, _ = b.stdin.Write(b.body)
-		}
-		_ = b.stdin.Close()
-	}()
-}
-
-// line handles stderr lines (and the pending partial line): it swallows
-// ops's own markers.
-func (b *becomeWatch) line(p []byte) bool {
-	if !b.active {
-		return false
-	}
-	if bytes.Contains(p, []byte(promptMark(b.token))) {
-		b.prompts++
-		if b.prompts == 1 {
-			_, _ = io.WriteString(b.stdin, b.password+"\n")
-		} else {
-			b.rejected = true
-			_ = b.stdin.Close()
-		}
-		return true
-	}
-	if bytes.Contains(p, []byte(readyMark(b.token))) {
-		b.sendBody()
-		return true
-	}
-	return bytes.HasPrefix(p, []byte("Sorry, try again.")) || bytes.Contains(p, []byte("incorrect password attempt"))
+	return conn, sc, chans, reqs, nil
 }

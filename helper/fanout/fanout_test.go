@@ -3,6 +3,7 @@ package fanout
 import (
 	"bytes"
 	"io"
+	"runtime"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -15,9 +16,20 @@ type sink struct {
 
 func (s *sink) Close() error { s.closed = true; return nil }
 
+// collectLines returns a lines splitter that copies what it emits.
+func collectLines(limit int, got *[]string) *lines {
+	return newLines(limit, func(b []byte, cut bool) {
+		s := string(b)
+		if cut {
+			s += "<cut>"
+		}
+		*got = append(*got, s)
+	})
+}
+
 func TestLinesSplitsWholeLines(t *testing.T) {
 	var got []string
-	l := &lines{emit: func(b []byte) { got = append(got, string(b)) }}
+	l := collectLines(0, &got)
 	for _, chunk := range []string{"a", "b\nc", "\r\n", "\nlast"} {
 		l.Write([]byte(chunk))
 	}
@@ -41,7 +53,7 @@ func TestLinesReadFrom(t *testing.T) {
 		"data+EOF": func() io.Reader { return iotest.DataErrReader(strings.NewReader(input)) },
 	} {
 		var got []string
-		l := &lines{emit: func(b []byte) { got = append(got, string(b)) }}
+		l := collectLines(0, &got)
 		n, err := io.Copy(l, r())
 		l.flush()
 		if err != nil || n != int64(len(input)) {
@@ -51,16 +63,106 @@ func TestLinesReadFrom(t *testing.T) {
 			t.Errorf("%s: %d lines, want %d", name, len(got), len(want))
 		}
 	}
-	// Emitted lines are copies: later reads do not change them.
-	var kept [][]byte
-	l := &lines{emit: func(b []byte) { kept = append(kept, b) }}
-	_, _ = io.Copy(l, iotest.OneByteReader(strings.NewReader("aaa\nbbb\n")))
-	if !bytes.Equal(kept[0], []byte("aaa")) {
-		t.Errorf("first line became %q", kept[0])
-	}
 	// A read error ends the copy with that error.
-	if _, err := io.Copy(&lines{emit: func([]byte) {}}, iotest.TimeoutReader(strings.NewReader("abc"))); err == nil {
+	if _, err := io.Copy(newLines(0, func([]byte, bool) {}), iotest.TimeoutReader(strings.NewReader("abc"))); err == nil {
 		t.Error("no error from a failing reader")
+	}
+}
+
+// A line longer than the limit is given cut at the limit, marked, and the
+// rest of it up to its newline is dropped and counted; the next line is
+// whole again.
+func TestLinesCutsLongLines(t *testing.T) {
+	for name, feed := range map[string]func(l *lines, s string){
+		"write":      func(l *lines, s string) { l.Write([]byte(s)) },
+		"read bytes": func(l *lines, s string) { io.Copy(l, iotest.HalfReader(strings.NewReader(s))) },
+	} {
+		var got []string
+		l := collectLines(100, &got)
+		feed(l, "short\n"+strings.Repeat("y", 250)+"\nafter\n"+strings.Repeat("z", 100))
+		l.flush()
+		want := []string{"short", strings.Repeat("y", 100) + "<cut>", "after", strings.Repeat("z", 100) + "<cut>"}
+		if strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Errorf("%s: %q", name, got)
+		}
+		if l.dropped != 150 {
+			t.Errorf("%s: dropped %d, want 150", name, l.dropped)
+		}
+	}
+}
+
+// heapGrowth is what feeding n bytes without a newline through a line
+// splitter and a keep allocates.
+func heapGrowth(n int) uint64 {
+	chunk := bytes.Repeat([]byte("f"), 32<<10)
+	k := &keep{room: DefaultKeepLimit}
+	l := newLines(0, func(b []byte, cut bool) { k.add(false, b, cut) })
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	io.Copy(l, io.LimitReader(repeatReader(chunk), int64(n)))
+	l.flush()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+type repeatReader []byte
+
+func (r repeatReader) Read(p []byte) (int, error) { return copy(p, r), nil }
+
+// A host's output costs the same memory whatever its length: 64 MiB
+// without a newline allocates no more than 4 MiB does.
+func TestOutputMemoryIsConstantInLength(t *testing.T) {
+	small, large := heapGrowth(4<<20), heapGrowth(64<<20)
+	if large > small+64<<10 {
+		t.Errorf("64 MiB of output allocated %d bytes, 4 MiB %d: memory grows with the output", large, small)
+	}
+	if large > 1<<20 {
+		t.Errorf("64 MiB of output allocated %d bytes", large)
+	}
+}
+
+// BenchmarkFloodWithoutNewline reports what one flooding host costs per
+// MiB of output (B/op is the heap it allocates; constant per run).
+func BenchmarkFloodWithoutNewline(b *testing.B) {
+	chunk := bytes.Repeat([]byte("f"), 32<<10)
+	b.SetBytes(64 << 20)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		l := newLines(0, func([]byte, bool) {})
+		io.Copy(l, io.LimitReader(repeatReader(chunk), 64<<20))
+	}
+}
+
+// Collect keeps at most the limit, shared by stdout and stderr, and counts
+// the rest.
+func TestKeepLimit(t *testing.T) {
+	k := &keep{room: 10}
+	k.add(false, []byte("abcd"), false) // 5
+	k.add(true, []byte("ef"), false)    // 3
+	k.add(false, []byte("ghij"), false) // 5: over
+	k.add(false, []byte("k"), false)    // room is gone
+	if k.stdout.String() != "abcd\n" || k.stderr.String() != "ef\n" || k.dropped != 7 {
+		t.Errorf("stdout %q stderr %q dropped %d", k.stdout.String(), k.stderr.String(), k.dropped)
+	}
+}
+
+// countingPrompt counts what a prompt watcher is shown.
+type countingPrompt struct{ scanned int }
+
+func (c *countingPrompt) look(p []byte) bool { c.scanned += len(p); return false }
+
+// Prompt detection looks only at new bytes of a growing partial line (plus
+// a mark's length before them), not at the whole line on every read.
+func TestPromptScansOnlyNewBytes(t *testing.T) {
+	c := &countingPrompt{}
+	l := newLines(1<<20, func([]byte, bool) {})
+	l.prompt, l.promptSpan = c.look, 30
+	for i := 0; i < 1000; i++ {
+		l.Write([]byte(strings.Repeat("p", 100)))
+	}
+	if c.scanned > 1000*(100+30) {
+		t.Errorf("scanned %d bytes for 100,000 bytes of partial line", c.scanned)
 	}
 }
 
@@ -68,8 +170,11 @@ func TestBecomeAnswersOnceAndDetectsRejection(t *testing.T) {
 	in := &sink{}
 	b := &becomeWatch{token: "t0k", password: "pw", stdin: in, body: []byte("script"), active: true}
 	var got []string
-	l := &lines{emit: func(x []byte) { got = append(got, string(x)) }, filter: b.line}
-	l.Write([]byte(promptMark("t0k"))) // a prompt has no newline
+	l := collectLines(0, &got)
+	l.filter, l.prompt, l.promptSpan = b.line, b.partial, b.span()
+	// A prompt has no newline, and may come in pieces.
+	l.Write([]byte(promptMark("t0k")[:5]))
+	l.Write([]byte(promptMark("t0k")[5:]))
 	if in.String() != "pw\n" {
 		t.Fatalf("stdin %q after the prompt", in.String())
 	}
@@ -92,7 +197,8 @@ func TestWrap(t *testing.T) {
 	if wrap(o, "t") != o.Command {
 		t.Error("no become: the command as it is")
 	}
-	o.Become, o.BecomeUser = true, "app"
+	pw := "pw"
+	o.Become, o.BecomeUser, o.BecomePassword = true, "app", &pw
 	w := wrap(o, "t")
 	for _, s := range []string{"sudo -S -p '[ops-become-t]' -u 'app' -- /bin/sh -c ", "ops-become-ready-t", `echo '\''x'\''`} {
 		if !strings.Contains(w, s) {
@@ -101,5 +207,10 @@ func TestWrap(t *testing.T) {
 	}
 	if strings.Contains(w, "pw") {
 		t.Error("the password is on the command line")
+	}
+	// -b without -K: sudo must not prompt (a failed attempt per host).
+	o.BecomePassword = nil
+	if w := wrap(o, "t"); !strings.HasPrefix(w, "sudo -n -u 'app' -- ") || strings.Contains(w, "-S") {
+		t.Errorf("without a password: %q", w)
 	}
 }

@@ -23,14 +23,27 @@ type exitInfo struct {
 var signals = map[string]int{"ABRT": 6, "ALRM": 14, "FPE": 8, "HUP": 1, "ILL": 4, "INT": 2, "KILL": 9,
 	"PIPE": 13, "QUIT": 3, "SEGV": 11, "TERM": 15, "USR1": 10, "USR2": 12}
 
+// agentChannels caps the forwarded-agent channels one host may hold open.
+const agentChannels = 4
+
 // serve answers what the host sends until the connection ends: global
 // requests (keepalives) are answered no, channels refused but a forwarded
-// agent's when fwd is set, and the session's requests give its exit, sent
-// on exit (buffered) once the session channel closes.
-func serve(chans <-chan ssh.NewChannel, reqs, session <-chan *ssh.Request, fwd agent.Agent, exit chan<- exitInfo) {
+// agent's when fwd is set (at most agentChannels at once), and the
+// session's requests, once attach hands them over, give its exit, sent on
+// exit (buffered) when the session channel closes. It needs no bound of its
+// own: every channel it reads closes with the connection.
+func serve(chans <-chan ssh.NewChannel, reqs <-chan *ssh.Request, attach <-chan (<-chan *ssh.Request), fwd agent.Agent, exit chan<- exitInfo) {
 	ex := exitInfo{status: -1}
-	for chans != nil || reqs != nil || session != nil {
+	var session <-chan *ssh.Request
+	agents := make(chan struct{}, agentChannels)
+	for chans != nil || reqs != nil || session != nil || attach != nil {
 		select {
+		case s, ok := <-attach:
+			if !ok {
+				attach = nil
+			} else {
+				session = s
+			}
 		case r, ok := <-reqs:
 			if !ok {
 				reqs = nil
@@ -42,11 +55,19 @@ func serve(chans <-chan ssh.NewChannel, reqs, session <-chan *ssh.Request, fwd a
 			case !ok:
 				chans = nil
 			case nc.ChannelType() == "auth-agent@openssh.com" && fwd != nil:
-				ch, creqs, err := nc.Accept()
-				if err == nil {
-					go ssh.DiscardRequests(creqs)
-					go func() { _ = agent.ServeAgent(fwd, ch); ch.Close() }()
+				select {
+				case agents <- struct{}{}:
+				default:
+					_ = nc.Reject(ssh.ResourceShortage, "too many agent channels")
+					continue
 				}
+				ch, creqs, err := nc.Accept()
+				if err != nil {
+					<-agents
+					continue
+				}
+				go ssh.DiscardRequests(creqs)
+				go func() { _ = agent.ServeAgent(fwd, ch); ch.Close(); <-agents }()
 			default:
 				_ = nc.Reject(ssh.Prohibited, "ops exec accepts no channels")
 			}

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"regexp"
 	"strconv"
 	"strings"
@@ -23,7 +24,7 @@ type Checkout struct {
 // HostResult is one target's outcome, where ops knows it.
 type HostResult struct {
 	Name   string `yaml:"name"`
-	Result string `yaml:"result"` // ok, failed, unreachable
+	Result string `yaml:"result"` // ok, failed, unreachable, timed-out, not-started, interrupted
 	Exit   *int   `yaml:"exit,omitempty"`
 }
 
@@ -95,17 +96,21 @@ func (e Entry) Message(m *Mask) string {
 	return fmt.Sprintf("%s%s\n\nOps-User: %s\nOps-Exit: %s\nOps-Hosts: %d\n", prefix, subject, e.Header.User, e.Header.Exit, len(e.Header.Hosts))
 }
 
+// Save commits the entry locally; it never pushes.
+func (r *Repo) Save(ctx context.Context, e Entry, m *Mask) (id string, err error) {
+	content, err := e.Render(m)
+	if err != nil {
+		return "", err
+	}
+	author := unsafePath.ReplaceAllString(e.Header.User, "_") + "@" + unsafePath.ReplaceAllString(e.Header.Host, "_")
+	return r.Commit(ctx, e.Path(), content, e.Message(m), author)
+}
+
 // Record commits the entry locally, then pushes what is queued. The
 // returned error concerns the commit; a push failure comes apart, since the
 // entry is safe locally and goes with the next push.
 func (r *Repo) Record(ctx context.Context, e Entry, m *Mask) (id string, pushed int, pushErr error, err error) {
-	content, err := e.Render(m)
-	if err != nil {
-		return "", 0, nil, err
-	}
-	author := unsafePath.ReplaceAllString(e.Header.User, "_") + "@" + unsafePath.ReplaceAllString(e.Header.Host, "_")
-	id, err = r.Commit(ctx, e.Path(), content, e.Message(m), author)
-	if err != nil {
+	if id, err = r.Save(ctx, e, m); err != nil {
 		return "", 0, nil, err
 	}
 	pushed, pushErr = r.Push(ctx)
@@ -114,12 +119,31 @@ func (r *Repo) Record(ctx context.Context, e Entry, m *Mask) (id string, pushed 
 
 var (
 	recapLine = regexp.MustCompile(`(?m)^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)`)
-	execLine  = regexp.MustCompile(`(?m)^(\S+)\s+:\s+(ok|failed|unreachable)(?:\s+exit=(-?\d+))?`)
+	execLine  = regexp.MustCompile(`(?m)^(\S+)\s+:\s+(ok|failed|unreachable|timed-out|not-started|interrupted)(?:\s+exit=(-?\d+))?`)
 )
 
 // ExecRecapHeader starts the per-host results `ops exec` prints, which an
 // outer ops (remote-container) reads back from the transcript.
 const ExecRecapHeader = "EXEC RECAP"
+
+// WriteExecRecap prints the per-host results as PlayRecap reads them back:
+// one line a host, "NAME : RESULT" with " exit=N" where the host gave one.
+func WriteExecRecap(w io.Writer, hosts []HostResult) {
+	width := 0
+	for _, h := range hosts {
+		width = max(width, len(h.Name))
+	}
+	var b bytes.Buffer
+	b.WriteString(ExecRecapHeader + "\n")
+	for _, h := range hosts {
+		fmt.Fprintf(&b, "%-*s : %s", width, h.Name, h.Result)
+		if h.Exit != nil {
+			fmt.Fprintf(&b, " exit=%d", *h.Exit)
+		}
+		b.WriteByte('\n')
+	}
+	_, _ = w.Write(b.Bytes())
+}
 
 // PlayRecap reads the hosts and their results from an Ansible PLAY RECAP,
 // or from an `ops exec` EXEC RECAP.

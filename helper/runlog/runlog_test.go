@@ -1,6 +1,7 @@
 package runlog
 
 import (
+	"bytes"
 	"context"
 	"os/exec"
 	"path/filepath"
@@ -103,6 +104,28 @@ db1                        : ok=1    changed=0    unreachable=0    failed=1    s
 	}
 	if PlayRecap([]byte("no recap")) != nil {
 		t.Error("recap without PLAY RECAP")
+	}
+}
+
+// What WriteExecRecap prints, PlayRecap reads back: every class, with the
+// exit status where there is one.
+func TestExecRecapRoundTrip(t *testing.T) {
+	three, zero := 3, 0
+	hosts := []HostResult{{Name: "a", Result: "ok", Exit: &zero}, {Name: "bb", Result: "failed", Exit: &three},
+		{Name: "c", Result: "timed-out"}, {Name: "d", Result: "unreachable"}, {Name: "e", Result: "not-started"},
+		{Name: "f", Result: "interrupted"}}
+	var b bytes.Buffer
+	b.WriteString("h | some output\n")
+	WriteExecRecap(&b, hosts)
+	got := PlayRecap(b.Bytes())
+	if len(got) != len(hosts) {
+		t.Fatalf("%d hosts read back from\n%s", len(got), b.String())
+	}
+	for i, h := range got {
+		w := hosts[i]
+		if h.Name != w.Name || h.Result != w.Result || (h.Exit == nil) != (w.Exit == nil) || (h.Exit != nil && *h.Exit != *w.Exit) {
+			t.Errorf("%+v, want %+v", h, w)
+		}
 	}
 }
 
