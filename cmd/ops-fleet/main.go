@@ -1,6 +1,39 @@
 // Command ops-fleet serves a simulated fleet for `make bench` (see
 // internal/simfleet) and writes inventories for ops exec, Ansible and
 // parallel-ssh. `ops-fleet slow-agent` puts a delay in front of an agent.
+//
+// Usage:
+//
+//	ops-fleet [-n 1000] [-port 2200] [-out DIR] [-user bench] [-delay D]
+//	          [-floor-port P] [-faults SPEC]
+//	ops-fleet floor [-n 1000] [-port 2201] [-f 200]
+//	ops-fleet slow-agent -upstream SOCK -listen SOCK [-delay 50ms]
+//
+// Hosts are h0000… at 127.1.x.y:PORT. It writes into -out inventory.ini
+// (all hosts in [fleet], ansible_user in [all:vars]), pssh-hosts and
+// faults.json, prints "ready" and serves until SIGINT or SIGTERM.
+//
+// -faults makes some hosts hostile: a comma-separated list of
+// name=COUNT or name=PERCENT%, e.g. `-faults stall-open=2%,flood=1%,drop=10`
+// (a percent of -n, rounded, at least one host if above 0). The names:
+//
+//	stall-kex        accepts TCP, never sends a byte
+//	garbage-version  answers an HTTP 400 with an overlong line, ends its stream
+//	refuse-auth      rejects every authentication
+//	stall-open       never answers the session channel open
+//	stall-exec       never answers exec
+//	stall-run        accepts exec, then silence, never exits
+//	drip             accepts exec, then "." once a second, never exits
+//	flood            accepts exec, then "." as fast as read, never exits
+//	drop             accepts exec, writes a line, closes the TCP connection
+//	signal           accepts exec, writes a line, exit-signal KILL, no exit status
+//
+// The hostile hosts are spread over the fleet at an even stride, the same
+// for the same -n and -faults. In inventory.ini each is also in a group
+// named after its fault with "-" as "_" ([stall_open], [flood]…), the
+// others in [healthy]; faults.json maps names to faults:
+// {"h0007": "stall-open", …}. An unknown name or more hostile hosts than
+// -n is an error (exit 2).
 package main
 
 import (
@@ -12,7 +45,6 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -37,12 +69,18 @@ func main() {
 	}
 	n := flag.Int("n", 1000, "hosts")
 	port := flag.Int("port", 2200, "port on every address")
-	out := flag.String("out", ".", "directory for inventory.ini and pssh-hosts")
+	out := flag.String("out", ".", "directory for inventory.ini, pssh-hosts and faults.json")
 	user := flag.String("user", "bench", "login user written to the inventories")
 	delay := flag.Duration("delay", 0, "hold every packet the fleet sends (a far network)")
 	floorPort := flag.Int("floor-port", 0, "also answer the raw floor exchange on this port (see ops-fleet floor)")
+	faultSpec := flag.String("faults", "", "hostile hosts: name=COUNT or name=PERCENT%, comma-separated, e.g. stall-open=2%,flood=1%,drop=10\n(names: "+faultNames()+")")
 	flag.Parse()
-	f, err := simfleet.Start(*n, *port, *delay)
+	faults, err := simfleet.ParseFaults(*faultSpec, *n)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ops-fleet: -faults:", err)
+		os.Exit(2)
+	}
+	f, err := simfleet.StartFaults(*n, *port, *delay, faults)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ops-fleet:", err)
 		os.Exit(1)
@@ -55,16 +93,11 @@ func main() {
 		}
 		defer ff.Close()
 	}
-	var ini, pssh strings.Builder
-	ini.WriteString("[fleet]\n")
-	for i, a := range f.Addrs {
-		host, p, _ := net.SplitHostPort(a)
-		fmt.Fprintf(&ini, "h%04d ansible_host=%s ansible_port=%s\n", i, host, p)
-		fmt.Fprintf(&pssh, "%s@%s:%s\n", *user, host, p)
+	if err := f.WriteInventory(*out, *user); err != nil {
+		f.Close()
+		fmt.Fprintln(os.Stderr, "ops-fleet:", err)
+		os.Exit(1)
 	}
-	fmt.Fprintf(&ini, "[all:vars]\nansible_user=%s\n", *user)
-	_ = os.WriteFile(filepath.Join(*out, "inventory.ini"), []byte(ini.String()), 0o644)
-	_ = os.WriteFile(filepath.Join(*out, "pssh-hosts"), []byte(pssh.String()), 0o644)
 	fmt.Println("ready")
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -134,4 +167,12 @@ func slowAgent(args []string) error {
 			}
 		}()
 	}
+}
+
+func faultNames() string {
+	var names []string
+	for _, ft := range simfleet.Faults() {
+		names = append(names, string(ft))
+	}
+	return strings.Join(names, ", ")
 }

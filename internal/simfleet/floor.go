@@ -46,8 +46,8 @@ var sshExec = []step{
 
 // FloorServer answers the raw exchange on port at n addresses 127.1.x.y.
 func FloorServer(n, port int) (*Fleet, error) {
-	f := &Fleet{}
-	if err := f.listen(n, port, floorServe); err != nil {
+	f := newFleet()
+	if err := f.listen(n, port, func(_ int, c net.Conn) { floorServe(c) }); err != nil {
 		return nil, err
 	}
 	return f, nil
