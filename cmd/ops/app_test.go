@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -53,6 +54,11 @@ func TestRunExitCodes(t *testing.T) {
 func TestExitCodeMapping(t *testing.T) {
 	canceled, cancel := context.WithCancel(context.Background())
 	cancel()
+	bySignal := func(sig syscall.Signal) context.Context {
+		ctx, cancel := context.WithCancelCause(context.Background())
+		cancel(interrupt{sig})
+		return ctx
+	}
 	tests := []struct {
 		name string
 		ctx  context.Context
@@ -64,6 +70,9 @@ func TestExitCodeMapping(t *testing.T) {
 		{"wrapped command passes through", context.Background(), commandExit{code: 42}, 42, ""},
 		{"wrapped even when interrupted", canceled, commandExit{code: 3}, 3, ""},
 		{"interrupt", canceled, errors.New("x"), 130, "ops: interrupted\n"},
+		{"Ctrl-C", bySignal(syscall.SIGINT), context.Canceled, 130, "ops: interrupted\n"},
+		{"SIGTERM", bySignal(syscall.SIGTERM), context.Canceled, 143, "ops: terminated (SIGTERM)\n"},
+		{"SIGHUP", bySignal(syscall.SIGHUP), errors.New("x"), 129, "ops: hung up (SIGHUP)\n"},
 		{"usage", context.Background(), usagef("bad %s", "flag"), 2, "ops: bad flag\n"},
 		{"failure", context.Background(), errors.New("boom"), 1, "ops: boom\n"},
 	}

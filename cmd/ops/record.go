@@ -88,7 +88,7 @@ func (d *deps) recorded(ctx context.Context, argv []string, fn func() error) err
 	pctx, stop := d.unlessHurried(lctx)
 	defer stop()
 	select {
-	case <-pctx.Done():
+	case <-d.hurry:
 		fmt.Fprintf(d.err, "ops: run logged locally; interrupted twice, so not pushed (ops log push sends it)\n")
 		return runErr
 	default:

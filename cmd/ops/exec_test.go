@@ -1,0 +1,235 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"golang.org/x/crypto/ssh/agent"
+
+	"github.com/ops-team/ops/helper/fanout"
+)
+
+// serveAgent serves an in-memory agent holding one key on a socket.
+func serveAgent(t *testing.T) string {
+	t.Helper()
+	kr := agent.NewKeyring()
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	if err := kr.Add(agent.AddedKey{PrivateKey: priv, Comment: "operator"}); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(t.TempDir(), "agent.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _ = agent.ServeAgent(kr, c); c.Close() }()
+		}
+	}()
+	return sock
+}
+
+// countingListener stands for a target and counts who connected.
+func countingListener(t *testing.T) (string, *atomic.Int32) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	var n atomic.Int32
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			n.Add(1)
+			c.Close()
+		}
+	}()
+	return l.Addr().String(), &n
+}
+
+// A restriction of the forwarded agent that matches no key is a mistake
+// the operator must hear of before anything runs (it used to be dropped
+// silently, and the first target to open an agent channel crashed ops).
+func TestExecAgentRestrictionMatchingNoKeyIsRefused(t *testing.T) {
+	addr, conns := countingListener(t)
+	host, port, _ := net.SplitHostPort(addr)
+	inv := filepath.Join(t.TempDir(), "hosts")
+	os.WriteFile(inv, []byte("t1 ansible_host="+host+" ansible_port="+port+" ansible_user=u\n"), 0o644)
+	t.Setenv("SSH_AUTH_SOCK", serveAgent(t))
+	t.Setenv("OPS_LOG_ENABLED", "false")
+	t.Setenv("OPS_SSH_KNOWN_HOSTS", filepath.Join(t.TempDir(), "known_hosts"))
+	t.Setenv("OPS_SSH_AGENT_KEYS", "SHA256:nosuchkey")
+	code, out, errs := runArgs(context.Background(), t, "exec", "-i", inv, "--forward-agent", "all", "--", "true")
+	if code != 2 || out != "" || !strings.Contains(errs, "no key in the agent matches") || strings.Count(errs, "\n") != 1 {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	if conns.Load() != 0 {
+		t.Errorf("%d connections to the target before the refusal", conns.Load())
+	}
+	// The key's own comment matches: the run goes on (and reaches the target).
+	t.Setenv("OPS_SSH_AGENT_KEYS", "operator")
+	code, _, errs = runArgs(context.Background(), t, "exec", "-i", inv, "-T", "2s", "--forward-agent", "all", "--", "true")
+	if code != 4 || conns.Load() == 0 {
+		t.Errorf("allowed key: exit %d (want 4: the target is no SSH server), %d connections\n%s", code, conns.Load(), errs)
+	}
+}
+
+func TestEscapeControls(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"plain text\twith tab", "plain text\twith tab"},
+		{"\x1b[2J\x1b[Hforged", `\x1b[2J\x1b[Hforged`},
+		{"ok\rlab07 | fake", `ok\x0dlab07 | fake`},
+		{"bell\x07 del\x7f", `bell\x07 del\x7f`},
+		{"日本語 ünïcode", "日本語 ünïcode"},
+		{"c1 \u009b31m", `c1 \u009b31m`},
+		{"bidi \u202egnp.exe", `bidi \u202egnp.exe`},
+		{"bad \xff\xfe utf8", `bad \xff\xfe utf8`},
+		{"two\nlines", `two\x0alines`},
+	}
+	for _, tc := range tests {
+		var b bytes.Buffer
+		escapeControls(&b, []byte(tc.in), false)
+		if b.String() != tc.want {
+			t.Errorf("%q: %q, want %q", tc.in, b.String(), tc.want)
+		}
+	}
+	var b bytes.Buffer
+	escapeControls(&b, []byte("kept\noutput\x1b\n"), true)
+	if b.String() != "kept\noutput\\x1b\n" {
+		t.Errorf("kept output: %q", b.String())
+	}
+}
+
+// A host's streamed line cannot reach the terminal raw, unless --raw.
+func TestStreamedLinesAreEscaped(t *testing.T) {
+	var out bytes.Buffer
+	d := &deps{streams: streams{out: &out, err: &bytes.Buffer{}}}
+	p := newExecPrinter(d, execOptions{}, []string{"web1", "db"})
+	p.streamLine("db", false, []byte("\x1b[1A\rweb1 | all good"), false)
+	p.streamLine("web1", true, []byte("long"), true)
+	want := "db   | \\x1b[1A\\x0dweb1 | all good\nweb1 ! long" + fanout.CutMark + "\n"
+	if out.String() != want {
+		t.Errorf("%q, want %q", out.String(), want)
+	}
+	out.Reset()
+	p = newExecPrinter(d, execOptions{raw: true}, []string{"db"})
+	p.streamLine("db", false, []byte("\x1b[1m"), false)
+	if out.String() != "db | \x1b[1m\n" {
+		t.Errorf("--raw: %q", out.String())
+	}
+}
+
+// --json says "exit": null for a host that gave no exit status, never 0.
+func TestJSONExitIsNullWithoutStatus(t *testing.T) {
+	for _, tc := range []struct {
+		r    fanout.Result
+		want any
+	}{
+		{fanout.Result{Host: "u", Status: fanout.Unreachable, Exit: -1}, nil},
+		{fanout.Result{Host: "o", Status: fanout.OK, Exit: 0}, 0},
+		{fanout.Result{Host: "f", Status: fanout.Failed, Exit: 3}, 3},
+	} {
+		if got := jsonResult(tc.r)["exit"]; got != tc.want {
+			t.Errorf("%s: exit %v, want %v", tc.r.Host, got, tc.want)
+		}
+	}
+}
+
+func TestExecExitCodes(t *testing.T) {
+	tests := []struct {
+		counts map[fanout.Status]int
+		code   int
+	}{
+		{map[fanout.Status]int{fanout.OK: 3}, 0},
+		{map[fanout.Status]int{fanout.OK: 3, fanout.Failed: 1}, 2},
+		{map[fanout.Status]int{fanout.TimedOut: 1}, 2},
+		{map[fanout.Status]int{fanout.NotStarted: 1}, 2},
+		{map[fanout.Status]int{fanout.Unreachable: 1}, 4},
+		{map[fanout.Status]int{fanout.Unreachable: 1, fanout.TimedOut: 2}, 6},
+	}
+	for _, tc := range tests {
+		if got := execExit(tc.counts); got != tc.code {
+			t.Errorf("%v: %d, want %d", tc.counts, got, tc.code)
+		}
+	}
+}
+
+// After a second interrupt the run is committed to the local log and not
+// pushed (the push may hang on a dead link; ops log push sends it later).
+func TestHurriedRunIsCommittedLocallyOnly(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git:", err)
+	}
+	remote := filepath.Join(t.TempDir(), "remote.git")
+	if out, err := exec.Command("git", "init", "-q", "--bare", remote).CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	logDir := filepath.Join(t.TempDir(), "log")
+	addr, _ := countingListener(t)
+	host, port, _ := net.SplitHostPort(addr)
+	inv := filepath.Join(t.TempDir(), "hosts")
+	os.WriteFile(inv, []byte("t1 ansible_host="+host+" ansible_port="+port+" ansible_user=u\n"), 0o644)
+	t.Setenv("SSH_AUTH_SOCK", serveAgent(t))
+	t.Setenv("OPS_SSH_KNOWN_HOSTS", filepath.Join(t.TempDir(), "known_hosts"))
+	t.Setenv("OPS_LOG_DIR", logDir)
+	t.Setenv("OPS_LOG_REMOTE", remote)
+	t.Setenv("OPS_LOG_PROJECT", "p")
+	t.Setenv("OPS_CONFIG", "")
+	t.Chdir(t.TempDir())
+	run1 := func(hurry chan struct{}) string {
+		var out, errb bytes.Buffer
+		code := run(context.Background(), []string{"ops", "exec", "-i", inv, "-T", "2s", "all", "--", "true"},
+			streams{in: strings.NewReader(""), out: &out, err: &errb, hurry: hurry})
+		if code != 4 {
+			t.Errorf("exit %d, want 4\n%s", code, errb.String())
+		}
+		return errb.String()
+	}
+	hurried := make(chan struct{})
+	close(hurried)
+	errs := run1(hurried)
+	if !strings.Contains(errs, "not pushed") {
+		t.Errorf("stderr %q", errs)
+	}
+	if n := gitCount(t, logDir, "p"); n != 1 {
+		t.Errorf("%d local entries, want 1", n)
+	}
+	if n := gitCount(t, remote, "p"); n != 0 {
+		t.Errorf("%d entries pushed while hurried", n)
+	}
+	// The next run pushes both.
+	run1(nil)
+	if n := gitCount(t, remote, "p"); n != 2 {
+		t.Errorf("%d entries on the remote after a normal run, want 2", n)
+	}
+}
+
+func gitCount(t *testing.T, dir, branch string) int {
+	out, err := exec.Command("git", "-C", dir, "rev-list", "--count", branch).Output()
+	if err != nil {
+		return 0
+	}
+	n := 0
+	fmt.Sscan(string(out), &n)
+	return n
+}
