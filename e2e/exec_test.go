@@ -109,6 +109,12 @@ func TestExecScriptAndBecome(t *testing.T) {
 	if took := time.Since(start); took > 30*time.Second {
 		t.Errorf("a wrong password took %s to report", took)
 	}
+	// -b without -K: sudo -n, so a host that wants a password fails with
+	// sudo's own message and no failed attempt is made (none reads stdin).
+	out, stderr, code = execCmd(t, nil, "would-be-read\n", "-i", st.InventoryPath(), "-b", "lab_web", "--", "id", "-u")
+	if code != 2 || strings.Count(out, "! sudo: a password is required") != strings.Count(stderr, ": failed exit=1")/2 || strings.Contains(out, "incorrect password") {
+		t.Errorf("-b without -K: exit %d\n%s\n%s", code, out, stderr)
+	}
 }
 
 func TestExecClassifiesBrokenHosts(t *testing.T) {
@@ -161,7 +167,7 @@ func TestExecClassifiesBrokenHosts(t *testing.T) {
 		"refused":          "unreachable: connect 127.0.9.1:22: connection refused",
 		"silent":           "unreachable: 127.0.0.1:" + silentPort + ": no SSH handshake within 3s",
 		st.Targets[4].Name: "unreachable: ",
-		st.Targets[1].Name: "failed: command timed out after 3s",
+		st.Targets[1].Name: "timed-out: command timed out after 3s",
 		st.Targets[0].Name: "ok: ",
 	}
 	for h, w := range want {

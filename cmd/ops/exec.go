@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -46,6 +47,24 @@ type execOptions struct {
 	args           []string // the command, or the script's arguments
 }
 
+// seconds is a duration given as Ansible gives it, in seconds ("10"), or
+// as a Go duration ("1m30s").
+type seconds time.Duration
+
+func (s *seconds) String() string { return time.Duration(*s).String() }
+func (s *seconds) Set(v string) error {
+	if n, err := strconv.ParseFloat(v, 64); err == nil && n >= 0 {
+		*s = seconds(n * float64(time.Second))
+		return nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return fmt.Errorf("%q is neither seconds nor a duration such as 1m30s", v)
+	}
+	*s = seconds(d)
+	return nil
+}
+
 type stringList []string
 
 func (s *stringList) String() string     { return strings.Join(*s, ",") }
@@ -70,10 +89,11 @@ func parseExecArgs(args []string) (execOptions, error) {
 	fs.BoolVar(&o.askBecomePass, "K", false, "")
 	fs.BoolVar(&o.askBecomePass, "ask-become-pass", false, "")
 	fs.StringVar(&o.becomeUser, "become-user", "root", "")
-	fs.DurationVar(&o.connectTimeout, "T", 10*time.Second, "")
-	fs.DurationVar(&o.connectTimeout, "timeout", 10*time.Second, "")
-	fs.DurationVar(&o.commandTimeout, "command-timeout", 0, "")
-	fs.DurationVar(&o.deadline, "deadline", 0, "")
+	o.connectTimeout = 10 * time.Second
+	fs.Var((*seconds)(&o.connectTimeout), "T", "")
+	fs.Var((*seconds)(&o.connectTimeout), "timeout", "")
+	fs.Var((*seconds)(&o.commandTimeout), "command-timeout", "")
+	fs.Var((*seconds)(&o.deadline), "deadline", "")
 	fs.BoolVar(&o.listHosts, "list-hosts", false, "")
 	fs.StringVar(&o.script, "script", "", "")
 	fs.BoolVar(&o.fold, "fold", false, "")
@@ -149,7 +169,8 @@ func execCommand(d *deps) *cli.Command {
    --private-key FILE     key to try before the agent's
    -b, --become           run through sudo; -K, --ask-become-pass asks for its password once
    --become-user USER     (root)
-   -T, --timeout D        connect timeout (10s); --command-timeout D per host; --deadline D for the whole run
+   -T, --timeout S        connect timeout (10; seconds, or a duration: 1m30s): each wait before the command starts
+   --command-timeout S    per host, after its command started; --deadline S for the whole run
    --script FILE          send FILE over the channel to its interpreter (no copy, no Python on targets)
    --fold                 group hosts whose output and exit are identical; --json: one object per host
    --raw                  print targets' control characters as they are (escaped by default)

@@ -76,10 +76,12 @@ func (b *boundedAgent) call(fn func() error) error {
 	if b.broken {
 		return errAgentTimeout
 	}
-	_ = b.conn.SetDeadline(time.Now().Add(b.timeout))
+	deadline := time.Now().Add(b.timeout)
+	_ = b.conn.SetDeadline(deadline)
 	err := fn()
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, io.ErrUnexpectedEOF) {
+	// The agent client does not wrap the connection's error: a failure at
+	// the deadline is the deadline.
+	if err != nil && !time.Now().Before(deadline) {
 		// Half an answer may be left on the connection: never reuse it.
 		b.broken = true
 		b.conn.Close()
