@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -209,5 +210,65 @@ func TestExecInterruptedUnderHostileHosts(t *testing.T) {
 				t.Errorf("%s: %s (%s) running at the signal: %s, want interrupted", tc.sig, h, f, hosts[h])
 			}
 		}
+	}
+}
+
+// A second Ctrl-C does not wait for the log push (here to a remote that
+// accepts TCP and never answers): the entry is committed locally and ops
+// exits 130 within about a second.
+func TestExecSecondInterruptSkipsThePush(t *testing.T) {
+	labState(t)
+	dir, _ := startFleet(t, 50, "stall-run=5")
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	go func() {
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	logDir := filepath.Join(t.TempDir(), "log")
+	cmd := exec.Command(filepath.Join(os.Getenv("OPS_BIN"), "ops"), "exec", "-i", filepath.Join(dir, "inventory.ini"), "fleet", "--", "uptime")
+	cmd.Env = append([]string{"PATH=" + toolsOnly(t, "git"), "HOME=" + t.TempDir()},
+		labEnv(t, "OPS_CONFIG=/dev/null", "OPS_LOG_DIR="+logDir, "OPS_LOG_PROJECT=hostile",
+			"OPS_LOG_REMOTE=ssh://nobody@"+silent.Addr().String()+"/log.git",
+			"OPS_SSH_KNOWN_HOSTS="+filepath.Join(t.TempDir(), "known_hosts"))...)
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	time.Sleep(1500 * time.Millisecond) // the stalled hosts hold the run
+	cmd.Process.Signal(syscall.SIGINT)
+	time.Sleep(1500 * time.Millisecond) // the entry is committed, the push hangs
+	select {
+	case <-done:
+		t.Fatalf("ops ended after the first interrupt, before the test could hold its push\n%s", errb.String())
+	default:
+	}
+	second := time.Now()
+	cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("still running 5 s after the second interrupt\n%s", errb.String())
+	}
+	if took := time.Since(second); took > 2*time.Second {
+		t.Errorf("ended %s after the second interrupt", took)
+	}
+	if code := cmd.ProcessState.ExitCode(); code != 130 {
+		t.Errorf("exit %d, want 130\n%s", code, errb.String())
+	}
+	if subject, hosts := loggedHosts(t, logDir); !strings.HasPrefix(subject, "[interrupted] ") || len(hosts) != 50 {
+		t.Errorf("logged %q with %d hosts", subject, len(hosts))
 	}
 }

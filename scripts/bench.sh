@@ -41,7 +41,8 @@ measure() { # label n command...
   before=$(ticks "$fleet")
   /usr/bin/time -f '%e %U %S %M' -o "$work/time" "$@" > "$work/out" 2> "$work/err" || true
   after=$(ticks "$fleet")
-  read -r wall user sys rss < "$work/time"
+  # /usr/bin/time says "Command exited with non-zero status N" first.
+  read -r wall user sys rss < <(tail -n 1 "$work/time")
   local okc
   okc=$(grep -c 'load average' "$work/out" || true)
   printf '%-42s %8s %10s %14s %10s %12s   (%s answered)\n' "$label" "$n" "$wall" \
@@ -74,6 +75,14 @@ kill "$fleet"; wait "$fleet" 2>/dev/null || true
 start_fleet "$N" -delay 20ms
 measure "far: ops exec -f 1000" "$N" bin/ops exec -f 1000 -i "$work/f$N/inventory.ini" all -- uptime
 measure "far: ops exec -f 1000 --handshakes 1000" "$N" bin/ops exec -f 1000 --handshakes 1000 -i "$work/f$N/inventory.ini" all -- uptime
+kill "$fleet"; wait "$fleet" 2>/dev/null || true
+
+# Hostile hosts (the e2e's mix): 5 % stalling in every phase, 1 % flooding,
+# 1 % dropping, 1 % refusing auth, a few of each other fault. The run ends
+# by its bounds (-T 2, --command-timeout 5); what it costs is the figure.
+start_fleet "$N" -faults "stall-kex=1.3%,stall-open=1.2%,stall-exec=1.3%,stall-run=1.2%,flood=1%,drop=1%,refuse-auth=1%,garbage-version=0.5%,drip=0.5%,signal=0.5%"
+measure "hostile: ops exec -f 1000 -T 2 --command-timeout 5" "$N" bin/ops exec -f 1000 -T 2 --command-timeout 5 -i "$work/f$N/inventory.ini" all -- uptime
+measure "hostile: ops exec -f 1000 --json" "$N" bin/ops exec -f 1000 -T 2 --command-timeout 5 --json -i "$work/f$N/inventory.ini" all -- uptime
 kill "$fleet"; wait "$fleet" 2>/dev/null || true
 
 if [ "$LARGE" -gt 0 ]; then

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/crypto/ssh/agent"
 
 	"github.com/ops-team/ops/helper/fanout"
+	"github.com/ops-team/ops/internal/simfleet"
 )
 
 // serveAgent serves an in-memory agent holding one key on a socket.
@@ -232,4 +233,28 @@ func gitCount(t *testing.T, dir, branch string) int {
 	n := 0
 	fmt.Sscan(string(out), &n)
 	return n
+}
+
+// --deadline ends the run with the recap and the exit table (a host still
+// running is timed out: 2), never as a failure of ops itself.
+func TestExecDeadlineEndsWithTheRecap(t *testing.T) {
+	fleet, err := simfleet.StartFaults(3, 0, 0, map[int]simfleet.Fault{1: simfleet.StallRun})
+	if err != nil {
+		t.Skip("simulated fleet:", err)
+	}
+	defer fleet.Close()
+	dir := t.TempDir()
+	if err := fleet.WriteInventory(dir, "u"); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SSH_AUTH_SOCK", serveAgent(t))
+	t.Setenv("OPS_LOG_ENABLED", "false")
+	t.Setenv("OPS_SSH_KNOWN_HOSTS", filepath.Join(t.TempDir(), "known_hosts"))
+	code, out, errs := runArgs(context.Background(), t, "exec", "-i", filepath.Join(dir, "inventory.ini"), "--deadline", "1", "--json", "all", "--", "uptime")
+	if code != 2 || strings.Contains(errs, "context deadline") || !strings.Contains(errs, simfleet.HostName(1)+" : timed-out\n") {
+		t.Errorf("exit %d\n%s", code, errs)
+	}
+	if strings.Count(out, `"status":"ok"`) != 2 || !strings.Contains(out, `"exit":null`) {
+		t.Errorf("json: %s", out)
+	}
 }

@@ -90,9 +90,11 @@ func (r *Repo) lock(ctx context.Context) (func(), error) {
 	}
 }
 
-// ensure makes Dir a repository on Branch: cloned from Remote when it has
-// one (and the remote answers), else initialised.
-func (r *Repo) ensure(ctx context.Context) error {
+// ensure makes Dir a repository on Branch. With fetch, a branch new here
+// starts from the remote's (when it has one and the remote answers); a
+// commit never fetches, so that it needs no network: its branch then
+// starts empty and the push rebases it onto the remote's.
+func (r *Repo) ensure(ctx context.Context, fetch bool) error {
 	if _, err := os.Stat(filepath.Join(r.Dir, ".git")); err != nil {
 		if _, err := r.git(ctx, nil, "init", "-q"); err != nil {
 			return err
@@ -121,7 +123,7 @@ func (r *Repo) ensure(ctx context.Context) error {
 			_, err = r.git(ctx, nil, "checkout", "-q", r.Branch)
 			return err
 		}
-		if r.Remote != "" {
+		if r.Remote != "" && fetch {
 			// Start from the remote's branch when it exists and answers.
 			if _, err := r.git(ctx, nil, "fetch", "-q", "origin", r.Branch); err == nil {
 				_, err = r.git(ctx, nil, "checkout", "-q", "-b", r.Branch, "FETCH_HEAD")
@@ -142,7 +144,7 @@ func (r *Repo) Commit(ctx context.Context, path string, content []byte, message,
 		return "", err
 	}
 	defer unlock()
-	if err := r.ensure(ctx); err != nil {
+	if err := r.ensure(ctx, false); err != nil {
 		return "", err
 	}
 	full := filepath.Join(r.Dir, path)
@@ -190,7 +192,7 @@ func (r *Repo) Push(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	defer unlock()
-	if err := r.ensure(ctx); err != nil {
+	if err := r.ensure(ctx, true); err != nil {
 		return 0, err
 	}
 	if _, err := r.git(ctx, nil, "rev-parse", "--verify", "-q", "HEAD"); err != nil {
