@@ -110,6 +110,11 @@ func newApp(d *deps) *cli.App {
 	}
 	for _, c := range app.Commands {
 		c.OnUsageError = app.OnUsageError
+		// A leaf command has no "help" subcommand: ops exec help -- … is
+		// the group named help.
+		if len(c.Subcommands) == 0 {
+			c.HideHelpCommand = true
+		}
 	}
 	return app
 }

@@ -3,15 +3,14 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/spf13/pflag"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/crypto/ssh"
 
@@ -27,159 +26,96 @@ const (
 )
 
 type execOptions struct {
-	inventories    []string
-	forks          int
-	handshakes     int
-	user           string
-	privateKey     string
-	become         bool
-	askBecomePass  bool
-	becomeUser     string
-	connectTimeout time.Duration
-	commandTimeout time.Duration
-	deadline       time.Duration
-	listHosts      bool
-	script         string
-	fold, asJSON   bool
-	forwardAgent   bool
-	raw            bool
-	pattern        string
-	args           []string // the command, or the script's arguments
+	fanFlags
+	script  string
+	module  string // -m: raw only
+	modArgs string // -a: the command line, as Ansible's raw takes it
+	pattern string
+	args    []string // the command, or the script's arguments
 }
 
-// seconds is a duration given as Ansible gives it, in seconds ("10"), or
-// as a Go duration ("1m30s").
-type seconds time.Duration
-
-func (s *seconds) String() string { return time.Duration(*s).String() }
-func (s *seconds) Set(v string) error {
-	if n, err := strconv.ParseFloat(v, 64); err == nil && n >= 0 {
-		*s = seconds(n * float64(time.Second))
-		return nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d < 0 {
-		return fmt.Errorf("%q is neither seconds nor a duration such as 1m30s", v)
-	}
-	*s = seconds(d)
-	return nil
+// execFlagSet declares ops exec's flags on o.
+func execFlagSet(o *execOptions) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("exec", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.SortFlags = false
+	o.declare(fs)
+	fs.StringVar(&o.script, "script", "", "send `FILE` over the channel to its interpreter (no copy, no Python on targets); words after the pattern are its arguments")
+	fs.StringVarP(&o.module, "module-name", "m", "raw", "`MODULE`: raw only (the command runs as Ansible's raw runs it)")
+	fs.StringVarP(&o.modArgs, "args", "a", "", "the command line `CMD` (as -m raw -a CMD); or give the command after --")
+	declareRefused(fs)
+	return fs
 }
 
-type stringList []string
-
-func (s *stringList) String() string     { return strings.Join(*s, ",") }
-func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
-
-// parseExecArgs reads Ansible-style flags anywhere before "--".
+// parseExecArgs reads Ansible's ad-hoc flags anywhere before "--".
 func parseExecArgs(args []string) (execOptions, error) {
 	var o execOptions
-	fs := flag.NewFlagSet("exec", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	var inv stringList
-	fs.Var(&inv, "i", "")
-	fs.Var(&inv, "inventory", "")
-	fs.IntVar(&o.forks, "f", 100, "")
-	fs.IntVar(&o.forks, "forks", 100, "")
-	fs.IntVar(&o.handshakes, "handshakes", 0, "")
-	fs.StringVar(&o.user, "u", "", "")
-	fs.StringVar(&o.user, "user", "", "")
-	fs.StringVar(&o.privateKey, "private-key", "", "")
-	fs.BoolVar(&o.become, "b", false, "")
-	fs.BoolVar(&o.become, "become", false, "")
-	fs.BoolVar(&o.askBecomePass, "K", false, "")
-	fs.BoolVar(&o.askBecomePass, "ask-become-pass", false, "")
-	fs.StringVar(&o.becomeUser, "become-user", "root", "")
-	o.connectTimeout = 10 * time.Second
-	fs.Var((*seconds)(&o.connectTimeout), "T", "")
-	fs.Var((*seconds)(&o.connectTimeout), "timeout", "")
-	fs.Var((*seconds)(&o.commandTimeout), "command-timeout", "")
-	fs.Var((*seconds)(&o.deadline), "deadline", "")
-	fs.BoolVar(&o.listHosts, "list-hosts", false, "")
-	fs.StringVar(&o.script, "script", "", "")
-	fs.BoolVar(&o.fold, "fold", false, "")
-	fs.BoolVar(&o.asJSON, "json", false, "")
-	fs.BoolVar(&o.forwardAgent, "forward-agent", false, "")
-	fs.BoolVar(&o.raw, "raw", false, "")
-	var positional, rest []string
-	for i := 0; i < len(args); i++ {
-		if args[i] == "--" {
-			rest = args[i+1:]
-			break
-		}
-		if err := fs.Parse(args[i:]); err != nil {
-			return o, usagef("exec: %v", err)
-		}
-		left := fs.Args()
-		if len(left) == 0 {
-			break
-		}
-		if left[0] == "--" {
-			rest = left[1:]
-			break
-		}
-		positional = append(positional, left[0])
-		i = len(args) - len(left)
+	fs := execFlagSet(&o)
+	if err := fs.Parse(args); err != nil {
+		return o, usagef("exec: %v", err)
 	}
-	o.inventories = inv
+	if err := checkRefused("exec", fs); err != nil {
+		return o, err
+	}
+	if err := o.check("exec"); err != nil {
+		return o, err
+	}
+	positional, rest := fs.Args(), []string(nil)
+	if n := fs.ArgsLenAtDash(); n >= 0 {
+		positional, rest = fs.Args()[:n], fs.Args()[n:]
+	}
+	if o.module != "raw" {
+		return o, usagef("exec: -m %s is not implemented: ops exec runs raw commands (-m raw -a CMD, or -- CMD); run other modules with ops remote-container ansible", o.module)
+	}
+	if o.modArgs != "" {
+		if o.script != "" || len(rest) > 0 {
+			return o, usagef("exec: -a and a command after -- (or --script) do not go together")
+		}
+		rest = []string{o.modArgs}
+	}
 	if o.script != "" {
 		// ops exec PATTERN --script FILE ARGS…: words after the pattern are the script's.
 		if len(positional) == 0 {
 			return o, usagef("exec needs a host pattern")
 		}
 		o.pattern, o.args = positional[0], append(positional[1:], rest...)
-	} else {
-		switch {
-		case len(positional) == 0:
-			return o, usagef("exec needs a host pattern: ops exec [flags] PATTERN -- CMD")
-		case len(positional) > 1:
-			return o, usagef("exec: unexpected %q before --: ops exec [flags] PATTERN -- CMD", positional[1])
-		}
-		o.pattern, o.args = positional[0], rest
-		if len(o.args) == 0 && !o.listHosts {
-			return o, usagef("exec needs a command after --, or --script FILE")
-		}
+		return o, nil
 	}
-	if o.askBecomePass {
-		o.become = true
+	switch {
+	case len(positional) == 0:
+		return o, usagef("exec needs a host pattern: ops exec [flags] PATTERN -- CMD")
+	case len(positional) > 1:
+		return o, usagef("exec: unexpected %q before --: ops exec [flags] PATTERN -- CMD", positional[1])
 	}
-	if o.forks < 1 {
-		return o, usagef("exec: --forks must be at least 1")
-	}
-	if o.handshakes < 0 {
-		return o, usagef("exec: --handshakes must be 0 (adaptive) or more")
-	}
-	if o.fold && o.asJSON {
-		return o, usagef("exec: --fold and --json do not go together")
+	o.pattern, o.args = positional[0], rest
+	if len(o.args) == 0 && !o.listHosts {
+		return o, usagef("exec needs a command after --, -a CMD, or --script FILE")
 	}
 	return o, nil
 }
 
 func execCommand(d *deps) *cli.Command {
+	var o execOptions
 	return &cli.Command{
 		Name:  "exec",
-		Usage: "run a command on many hosts at once (Ansible's inventories and host patterns, password sudo)",
-		UsageText: `ops exec [-i INV]… [-f N] [-u USER] [-b [-K] [--become-user U]] PATTERN -- CMD…
+		Usage: "run a command on many hosts at once (Ansible's inventories, host patterns and ad-hoc flags, password sudo)",
+		UsageText: `ops exec [flags] PATTERN -- CMD…
+   ops exec [flags] PATTERN -m raw -a 'CMD'
    ops exec [flags] PATTERN --script FILE [ARGS…]
-   ops exec -i INV --list-hosts PATTERN
+   ops exec [flags] --list-hosts PATTERN
 
-   -i, --inventory INV    inventory: executable (dynamic), INI or YAML file, or "h1,h2," (repeatable; default $ANSIBLE_INVENTORY)
-   -f, --forks N          hosts at once (100)
-   --handshakes N         connections in their handshake at once (0: adapts to the handshake time, up to -f)
-   -u, --user USER        login user (after ansible_user; before ANSIBLE_REMOTE_USER, ~/.ssh/config, the local user)
-   --private-key FILE     key to try before the agent's
-   -b, --become           run through sudo; -K, --ask-become-pass asks for its password once
-   --become-user USER     (root)
-   -T, --timeout S        connect timeout (10; seconds, or a duration: 1m30s): each wait before the command starts
-   --command-timeout S    per host, after its command started; --deadline S for the whole run
-   --script FILE          send FILE over the channel to its interpreter (no copy, no Python on targets)
-   --fold                 group hosts whose output and exit are identical; --json: one object per host
-   --raw                  print targets' control characters as they are (escaped by default)
-   --forward-agent        forward the agent to the targets (read-only; ssh.agent_keys restricts it)
-   -b without -K runs sudo -n: a host that wants a password fails with sudo's message.
-   Output: a line over 64 KiB is cut and marked; --fold/--json keep at most 1 MiB a host.
-   exit: 0 all ok; 2 some failed, timed out or not started; 4 some unreachable; 6 both;
-         130 interrupted (143 SIGTERM, 129 SIGHUP); 2 for a mistake before anything runs`,
+Examples:
+   ops exec -i inventory/ 'web:!status_maintenance' -- uptime
+   ops exec -bK -f50 -l @retry.txt all -- systemctl restart nginx
+   ops exec --json -T 5 --command-timeout 60 db --script check.sh --verbose
+
+Flags (short ones bundle as Ansible's: -bK, -f50, -uroot):
+` + flagHelp(execFlagSet(&o)) + `
+Output: a line over 64 KiB is cut and marked; --fold/--json keep at most 1 MiB a host.
+Exit: 0 all ok; 2 some failed, timed out or not started; 4 some unreachable; 6 both;
+      130 interrupted (143 SIGTERM, 129 SIGHUP); 2 for a mistake before anything runs.`,
 		SkipFlagParsing: true,
+		HideHelpCommand: true,
 		Action: func(c *cli.Context) error {
 			args := c.Args().Slice()
 			for _, a := range args {

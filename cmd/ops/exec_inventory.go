@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -37,6 +38,23 @@ func (d *deps) loadInventory(ctx context.Context, o execOptions) (*ansible.Inven
 	hosts, err := inv.Select(o.pattern)
 	if err != nil {
 		return nil, nil, usageError{err}
+	}
+	if o.limit != "" {
+		// As Ansible's --limit: the pattern's hosts, in its order, that the
+		// limit also selects.
+		lp, err := o.limitPattern()
+		if err != nil {
+			return nil, nil, err
+		}
+		limited, err := inv.Select(lp)
+		if err != nil {
+			return nil, nil, usagef("--limit: %v", err)
+		}
+		in := make(map[string]bool, len(limited))
+		for _, h := range limited {
+			in[h] = true
+		}
+		hosts = slices.DeleteFunc(hosts, func(h string) bool { return !in[h] })
 	}
 	return inv, hosts, nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/ssh/agent"
 
@@ -133,7 +135,7 @@ func TestStreamedLinesAreEscaped(t *testing.T) {
 		t.Errorf("%q, want %q", out.String(), want)
 	}
 	out.Reset()
-	p = newExecPrinter(d, execOptions{raw: true}, []string{"db"})
+	p = newExecPrinter(d, execOptions{fanFlags: fanFlags{raw: true}}, []string{"db"})
 	p.streamLine("db", false, []byte("\x1b[1m"), false)
 	if out.String() != "db | \x1b[1m\n" {
 		t.Errorf("--raw: %q", out.String())
@@ -256,5 +258,71 @@ func TestExecDeadlineEndsWithTheRecap(t *testing.T) {
 	}
 	if strings.Count(out, `"status":"ok"`) != 2 || !strings.Contains(out, `"exit":null`) {
 		t.Errorf("json: %s", out)
+	}
+}
+
+// Ansible's ad-hoc grammar: bundled short flags, seconds, -m raw -a, any
+// pattern (help included); flags ops does not implement are refused by
+// name.
+func TestParseExecArgs(t *testing.T) {
+	tests := []struct {
+		args  string
+		check func(execOptions) bool
+		err   string
+	}{
+		{"-bK -f50 -uroot all -- id -u", func(o execOptions) bool {
+			return o.become && o.askBecomePass && o.forks == 50 && o.user == "root" && o.pattern == "all" && strings.Join(o.args, " ") == "id -u"
+		}, ""},
+		{"-T 10 --command-timeout 1m30s --deadline 2.5 web -- true", func(o execOptions) bool {
+			return o.connectTimeout == 10*time.Second && o.commandTimeout == 90*time.Second && o.deadline == 2500*time.Millisecond
+		}, ""},
+		{"-i a -i b,c, -l web1 -e x=1 -e @vars.yml all -m raw -a uptime", func(o execOptions) bool {
+			return strings.Join(o.inventories, "|") == "a|b,c," && o.limit == "web1" && len(o.extraVars) == 2 && strings.Join(o.args, " ") == "uptime"
+		}, ""},
+		{"help -- true", func(o execOptions) bool { return o.pattern == "help" }, ""},
+		{"h --list-hosts", func(o execOptions) bool { return o.pattern == "h" && o.listHosts }, ""},
+		{"-vvv all -- true", func(o execOptions) bool { return o.verbose == 3 }, ""},
+		{"all --script s.sh one -x", func(o execOptions) bool {
+			return o.script == "s.sh" && strings.Join(o.args, " ") == "one -x"
+		}, "unknown shorthand flag: 'x'"},
+		{"all --script s.sh -- one -x", func(o execOptions) bool {
+			return o.script == "s.sh" && strings.Join(o.args, " ") == "one -x"
+		}, ""},
+		{"-k all -- true", nil, "exec: -k/--ask-pass is not implemented: ops connects with keys only"},
+		{"-C all -- true", nil, "-C/--check is not implemented"},
+		{"--vault-password-file f all -- true", nil, "--vault-password-file is not implemented"},
+		{"-m shell -a uptime all", nil, "exec: -m shell is not implemented"},
+		{"--become-method su all -- true", nil, "only sudo"},
+		{"--bogus all -- true", nil, "exec: unknown flag: --bogus"},
+		{"-T x all -- true", nil, "neither seconds nor a duration"},
+		{"all -a uptime -- id", nil, "do not go together"},
+		{"all", nil, "needs a command"},
+	}
+	for _, tc := range tests {
+		o, err := parseExecArgs(strings.Fields(tc.args))
+		switch {
+		case tc.err != "":
+			var ue usageError
+			if err == nil || !strings.Contains(err.Error(), tc.err) || !errors.As(err, &ue) {
+				t.Errorf("%q: %v, want a usage error with %q", tc.args, err, tc.err)
+			}
+		case err != nil:
+			t.Errorf("%q: %v", tc.args, err)
+		case !tc.check(o):
+			t.Errorf("%q: %+v", tc.args, o)
+		}
+	}
+}
+
+func TestLimitFromAFile(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "retry")
+	os.WriteFile(f, []byte("web1\n\n web2 \n"), 0o644)
+	o := fanFlags{limit: "@" + f}
+	if p, err := o.limitPattern(); err != nil || p != "web1,web2" {
+		t.Errorf("%q %v", p, err)
+	}
+	o.limit = "@/nonexistent"
+	if _, err := o.limitPattern(); err == nil {
+		t.Error("a missing limit file is not an error")
 	}
 }
