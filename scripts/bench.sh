@@ -51,8 +51,25 @@ measure() { # label n command...
     "$(awk -v a="$after" -v b="$before" -v hz="$hz" 'BEGIN{printf "%.2f", (a-b)/hz}')" "$okc"
 }
 
+# The base commit's ops, built from a worktree, runs beside this one on the
+# same fleet (BASE=, default the last commit before the current work; an
+# empty BASE skips it).
+BASE=${BASE-cc3646b}
+if [ -n "$BASE" ]; then
+  git worktree add -q --detach "$work/base" "$BASE"
+  (cd "$work/base" && GOFLAGS=-buildvcs=false go build -o "$work/base-ops" ./cmd/ops)
+  git worktree remove --force "$work/base"
+fi
+
 start_fleet "$N" -floor-port 2201
 inv=$work/f$N/inventory.ini
+if [ -n "$BASE" ]; then
+  # Interleaved, three rounds: the machine drifts within minutes.
+  for round in 1 2 3; do
+    measure "ops exec -f 1000 (base $BASE) #$round" "$N" "$work/base-ops" exec -f 1000 -i "$inv" all -- uptime
+    measure "ops exec -f 1000 (this tree) #$round" "$N" bin/ops exec -f 1000 -i "$inv" all -- uptime
+  done
+fi
 # The floor: the same messages as an SSH exec, raw, plus the crypto the
 # protocol cannot skip (internal/simfleet/floor.go). No client can do less.
 measure "floor: raw exchange + crypto -f $C" "$N" bin/ops-fleet floor -n "$N" -port 2201 -f "$C"
