@@ -59,6 +59,7 @@ func run(ctx context.Context, args []string, s streams) int {
 func newApp(d *deps) *cli.App {
 	flags := []cli.Flag{
 		&cli.StringFlag{Name: "config", Usage: "configuration `FILE` (default: ops.yaml found upwards from here, or $OPS_CONFIG)"},
+		&cli.BoolFlag{Name: "version", Usage: "print the version of ops"},
 	}
 	for _, f := range configFlags {
 		if f.flag == "no-log" {
@@ -74,7 +75,7 @@ func newApp(d *deps) *cli.App {
 		Reader:               d.in,
 		Writer:               d.out,
 		ErrWriter:            d.err,
-		HideHelpCommand:      true,
+		HideVersion:          true, // --version is ours: urfave's would take -v
 		EnableBashCompletion: false,
 		// Nothing may call os.Exit: errors come back to run and exitCode.
 		ExitErrHandler: func(*cli.Context, error) {},
@@ -88,6 +89,9 @@ func newApp(d *deps) *cli.App {
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
 				return usagef("unknown command %q (see ops --help)", c.Args().First())
+			}
+			if c.Bool("version") {
+				return printVersion(d)
 			}
 			return cli.ShowAppHelp(c)
 		},
@@ -108,15 +112,32 @@ func newApp(d *deps) *cli.App {
 			sshGitCommand(d),
 		},
 	}
-	for _, c := range app.Commands {
-		c.OnUsageError = app.OnUsageError
-		// A leaf command has no "help" subcommand: ops exec help -- … is
-		// the group named help.
+	setUsageErrors(app.Commands, app.OnUsageError)
+
+	return app
+}
+
+// setUsageErrors makes every command's flag mistakes usage errors (exit 2,
+// one line), and leaves leaf commands without a "help" subcommand (ops
+// exec help -- … is the group named help).
+func setUsageErrors(cmds []*cli.Command, onUsage cli.OnUsageErrorFunc) {
+	for _, c := range cmds {
+		c.OnUsageError = onUsage
 		if len(c.Subcommands) == 0 {
 			c.HideHelpCommand = true
+			continue
 		}
+		if c.Action == nil {
+			name := c.Name
+			c.Action = func(cc *cli.Context) error {
+				if cc.NArg() > 0 {
+					return usagef("unknown %s command %q (see ops %s --help)", name, cc.Args().First(), name)
+				}
+				return cli.ShowSubcommandHelp(cc)
+			}
+		}
+		setUsageErrors(c.Subcommands, onUsage)
 	}
-	return app
 }
 
 // loadConfig resolves flag > env > ops.yaml > default.

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/ops-team/ops/helper/runlog"
 )
 
 func logCommand(d *deps) *cli.Command {
@@ -15,12 +18,26 @@ func logCommand(d *deps) *cli.Command {
 			{
 				Name:  "list",
 				Usage: "the newest runs first: ID, time, user, exit, hosts, command",
-				Flags: []cli.Flag{&cli.IntFlag{Name: "n", Value: 20, Usage: "how many"}},
+				Flags: []cli.Flag{
+					&cli.IntFlag{Name: "n", Value: 20, Usage: "how many"},
+					&cli.BoolFlag{Name: "json", Usage: "a JSON array of {id, time, user, exit, hosts, command} on stdout"},
+				},
 				Action: func(c *cli.Context) error {
-					list, err := d.logRepo(c.Context).List(c.Context, c.Int("n"))
+					if c.NArg() > 0 {
+						return usagef("log list takes no arguments")
+					}
+					repo := d.logRepo(c.Context)
+					list, err := repo.List(c.Context, c.Int("n"))
 					if err != nil {
 						return err
 					}
+					if c.Bool("json") {
+						if list == nil {
+							list = []runlog.Summary{}
+						}
+						return json.NewEncoder(d.out).Encode(list)
+					}
+					fmt.Fprintf(d.out, "# %s, branch %s\n", repo.Dir, repo.Branch)
 					w := tabwriter.NewWriter(d.out, 0, 4, 2, ' ', 0)
 					fmt.Fprintln(w, "ID\tTIME\tUSER\tEXIT\tHOSTS\tCOMMAND")
 					for _, s := range list {

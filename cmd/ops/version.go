@@ -44,8 +44,12 @@ func versionCommand(d *deps) *cli.Command {
 			if c.NArg() > 0 {
 				return usagef("version takes no arguments")
 			}
-			_, err := fmt.Fprintf(d.out, "ops %s %s\n", buildVersion(), runtimeInfo())
-			return err
+			return printVersion(d)
 		},
 	}
+}
+
+func printVersion(d *deps) error {
+	_, err := fmt.Fprintf(d.out, "ops %s %s\n", buildVersion(), runtimeInfo())
+	return err
 }

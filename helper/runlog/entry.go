@@ -5,8 +5,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -182,12 +184,27 @@ func PlayRecap(transcript []byte) []HostResult {
 
 // Summary is one line of `ops log list`.
 type Summary struct {
-	ID, Time, User, Exit, Command string
-	Hosts                         int
+	ID      string `json:"id"`
+	Time    string `json:"time"`
+	User    string `json:"user"`
+	Exit    string `json:"exit"`
+	Command string `json:"command"`
+	Hosts   int    `json:"hosts"`
 }
 
 // List returns the newest entries first.
+// A log that was never written is empty; a log that cannot be read (no
+// git, an unreadable directory, not a repository) is an error, never an
+// empty list.
 func (r *Repo) List(ctx context.Context, n int) ([]Summary, error) {
+	if _, err := os.Stat(r.Dir); errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("run log %s: %v", r.Dir, err)
+	}
+	if _, err := r.git(ctx, nil, "rev-parse", "--git-dir"); err != nil {
+		return nil, fmt.Errorf("run log %s: %v", r.Dir, err)
+	}
 	if _, err := r.git(ctx, nil, "rev-parse", "--verify", "-q", "refs/heads/"+r.Branch); err != nil {
 		return nil, nil
 	}

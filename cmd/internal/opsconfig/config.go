@@ -143,6 +143,11 @@ func Load(o Options) (*Config, error) {
 	if path != "" {
 		b, err := os.ReadFile(path)
 		if err != nil {
+			if explicit && errors.Is(err, os.ErrNotExist) {
+				// A file the user named that is not there is a mistake
+				// in what they typed (exit 2), not a failure of ops.
+				return nil, bad("config: %v", err)
+			}
 			if explicit || !errors.Is(err, os.ErrNotExist) {
 				return nil, fmt.Errorf("config: %w", err)
 			}
