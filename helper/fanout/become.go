@@ -33,7 +33,9 @@ func readyMark(token string) string  { return "ops-become-ready-" + token }
 func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // becomeWatch answers sudo's unique prompt with the password once; a second
-// prompt means the password was wrong, and the session is ended at once.
+// prompt means the password was wrong: stdin is closed, so that sudo gives
+// up at once. Until sudo says it is past authentication (the ready mark),
+// its own complaints are not the command's output and are dropped.
 type becomeWatch struct {
 	token    string
 	password string
@@ -43,6 +45,7 @@ type becomeWatch struct {
 	prompts  int
 	rejected bool
 	sent     bool
+	ready    bool
 }
 
 func (b *becomeWatch) sendBody() {
@@ -64,7 +67,7 @@ func (b *becomeWatch) span() int { return len(promptMark(b.token)) }
 // partial looks for the prompt in (the new part of) a line without its
 // newline yet.
 func (b *becomeWatch) partial(p []byte) bool {
-	if !b.active || !bytes.Contains(p, []byte(promptMark(b.token))) {
+	if !b.active || b.ready || !bytes.Contains(p, []byte(promptMark(b.token))) {
 		return false
 	}
 	b.prompted()
@@ -83,9 +86,10 @@ func (b *becomeWatch) prompted() {
 	}
 }
 
-// line handles complete stderr lines: it swallows ops's own markers.
+// line handles complete stderr lines: it swallows ops's own markers, and
+// sudo's complaints before the ready mark.
 func (b *becomeWatch) line(p []byte) bool {
-	if !b.active {
+	if !b.active || b.ready {
 		return false
 	}
 	if bytes.Contains(p, []byte(promptMark(b.token))) {
@@ -93,6 +97,7 @@ func (b *becomeWatch) line(p []byte) bool {
 		return true
 	}
 	if bytes.Contains(p, []byte(readyMark(b.token))) {
+		b.ready = true
 		b.sendBody()
 		return true
 	}

@@ -235,8 +235,8 @@ func runOne(ctx context.Context, t Target, o Options, token string, mu *sync.Mut
 	// Setting up the session gets a connect timeout of its own.
 	timer.Reset(o.ConnectTimeout)
 	attach := make(chan (<-chan *ssh.Request), 1)
-	exit := make(chan exitInfo, 1)
-	go serve(chans, reqs, attach, o.ForwardAgent, exit)
+	exit, status := make(chan exitInfo, 1), make(chan exitInfo, 1)
+	go serve(chans, reqs, attach, o.ForwardAgent, status, exit)
 	ch, chReqs, err := sc.OpenChannel("session", nil)
 	if err != nil {
 		close(attach)
@@ -259,8 +259,13 @@ func runOne(ctx context.Context, t Target, o Options, token string, mu *sync.Mut
 		return r
 	}
 	// The host answered: from here the command timeout bounds the wait.
-	if !timer.Stop() || hctx.Err() != nil {
-		return beforeCommand(ctx, hctx, o, r, t.Addr+": no answer to the exec request", hctx.Err())
+	// A timer that already fired may not have cancelled yet: wait for it,
+	// and let its cause (or the run's) classify the host.
+	if !timer.Stop() {
+		<-hctx.Done()
+	}
+	if hctx.Err() != nil {
+		return beforeCommand(ctx, hctx, o, r, t.Addr+": no answer to the exec request", fmt.Errorf("%s: exec request: %v", t.Addr, context.Cause(hctx)))
 	}
 	if o.CommandTimeout > 0 {
 		timer = time.AfterFunc(o.CommandTimeout, func() { cancel(errCommandTimeout) })
@@ -302,7 +307,7 @@ func runOne(ctx context.Context, t Target, o Options, token string, mu *sync.Mut
 	}
 	_, _ = io.Copy(stdout, ch)
 	<-stderrDone
-	ex := <-exit
+	ex := waitExit(exit, status)
 	stdout.flush()
 	stderr.flush()
 	r.Dropped = stdout.dropped + stderr.dropped
@@ -330,6 +335,30 @@ func runOne(ctx context.Context, t Target, o Options, token string, mu *sync.Mut
 		r.Status, r.Error = Failed, "connection lost: the host gave no exit status"
 	}
 	return r
+}
+
+// exitGrace is how long a host that gave its exit status and closed its
+// output has to close the session before ops stops waiting for it.
+const exitGrace = time.Second
+
+// waitExit waits for the session to close (or the connection, with the
+// host's bounds), and no longer than exitGrace once the host has given
+// its exit status: then that status stands, and the connection is closed.
+func waitExit(exit, status <-chan exitInfo) exitInfo {
+	var got exitInfo
+	select {
+	case ex := <-exit:
+		return ex
+	case got = <-status:
+	}
+	t := time.NewTimer(exitGrace)
+	defer t.Stop()
+	select {
+	case ex := <-exit:
+		return ex
+	case <-t.C:
+		return got
+	}
 }
 
 // beforeCommand classifies a host that failed before its command started:

@@ -214,3 +214,18 @@ func TestWrap(t *testing.T) {
 		t.Errorf("without a password: %q", w)
 	}
 }
+
+// After sudo's ready mark, the command's own lines are its output, even
+// when they look like sudo's complaints or repeat the prompt.
+func TestBecomeFiltersOnlyUntilReady(t *testing.T) {
+	in := &sink{}
+	b := &becomeWatch{token: "t0k", password: "pw", stdin: in, active: true}
+	var got []string
+	l := collectLines(0, &got)
+	l.filter, l.prompt, l.promptSpan = b.line, b.partial, b.span()
+	l.Write([]byte("Sorry, try again.\n" + readyMark("t0k") + "\nSorry, try again.\n" + promptMark("t0k") + "\n"))
+	l.flush()
+	if strings.Join(got, "|") != "Sorry, try again.|"+promptMark("t0k") || b.rejected || in.String() != "" {
+		t.Errorf("lines %q, rejected %v, stdin %q", got, b.rejected, in.String())
+	}
+}

@@ -29,10 +29,11 @@ const agentChannels = 4
 // serve answers what the host sends until the connection ends: global
 // requests (keepalives) are answered no, channels refused but a forwarded
 // agent's when fwd is set (at most agentChannels at once), and the
-// session's requests, once attach hands them over, give its exit, sent on
-// exit (buffered) when the session channel closes. It needs no bound of its
+// session's requests, once attach hands them over, give its exit: sent on
+// status (buffered) as soon as the host says it, and on exit (buffered)
+// when the session channel closes. It needs no bound of its
 // own: every channel it reads closes with the connection.
-func serve(chans <-chan ssh.NewChannel, reqs <-chan *ssh.Request, attach <-chan (<-chan *ssh.Request), fwd agent.Agent, exit chan<- exitInfo) {
+func serve(chans <-chan ssh.NewChannel, reqs <-chan *ssh.Request, attach <-chan (<-chan *ssh.Request), fwd agent.Agent, status, exit chan<- exitInfo) {
 	ex := exitInfo{status: -1}
 	var session <-chan *ssh.Request
 	agents := make(chan struct{}, agentChannels)
@@ -95,6 +96,12 @@ func serve(chans <-chan ssh.NewChannel, reqs <-chan *ssh.Request, attach <-chan 
 					if ex.status == -1 {
 						ex.status = 128 + signals[m.Signal]
 					}
+				}
+			}
+			if ex.got {
+				select { // the first word of the exit, for a host that then stalls
+				case status <- ex:
+				default:
 				}
 			}
 			if r.WantReply {
