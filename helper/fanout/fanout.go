@@ -56,6 +56,17 @@ type Target struct {
 	Addr    string // host:port
 	User    string
 	Signers []ssh.Signer // host-specific keys (ansible_ssh_private_key_file), tried first
+	// HostKey checks the host's key (its StrictHostKeyChecking and
+	// UserKnownHostsFile); nil: Options.HostKey.
+	HostKey ssh.HostKeyCallback
+	// HostKeyAlgorithms to ask the host for (those known_hosts holds for
+	// it); nil: Options.HostKeyAlgorithms; empty: any.
+	HostKeyAlgorithms []string
+	// Jump are the hosts the target is reached through, in the order they
+	// are connected (ProxyJump, -J): its TCP connection is a tunnel
+	// through the last one. Targets behind the same hops share one
+	// connection to each for the run.
+	Jump []JumpHop
 }
 
 // Options describe the run.
@@ -65,14 +76,18 @@ type Options struct {
 	// connect with the key exchange and authentication, then the session
 	// open, agent and exec requests together (10 s if 0).
 	ConnectTimeout time.Duration
-	CommandTimeout time.Duration // after the exec request's reply; 0: none
-	Deadline       time.Duration // the whole run; 0: none
-	Auth           func() []ssh.AuthMethod
-	HostKey        ssh.HostKeyCallback
-	Command        string // remote command line
-	Stdin          []byte // sent after authentication (a script for its interpreter)
-	Become         bool
-	BecomeUser     string
+	CommandTimeout time.Duration           // after the exec request's reply; 0: none
+	Deadline       time.Duration           // the whole run; 0: none
+	Auth           func() []ssh.AuthMethod // for targets and jump hosts alike
+	HostKey        ssh.HostKeyCallback     // for targets and hops that give none
+	// HostKeyAlgorithms gives the host key algorithms to ask a target or hop
+	// that gives none for, by its address (sshx.HostKeys.Algorithms); nil
+	// or an empty answer: any.
+	HostKeyAlgorithms func(addr string) []string
+	Command           string // remote command line
+	Stdin             []byte // sent after authentication (a script for its interpreter)
+	Become            bool
+	BecomeUser        string
 	// BecomePassword answers sudo's prompt; nil runs sudo -n (no prompt).
 	BecomePassword *string
 	ForwardAgent   agent.Agent
@@ -86,10 +101,13 @@ type Options struct {
 	// OnDone receives each result as it is known, every host's once;
 	// calls are serialised.
 	OnDone func(Result)
-	// Collect keeps each host's output in its Result, up to KeepLimit.
-	Collect   bool
-	LineLimit int // DefaultLineLimit if 0
-	KeepLimit int // DefaultKeepLimit if 0
+	// Collect keeps each host's output in its Result, up to KeepLimit;
+	// with ForgetOutput, only until OnDone has seen it (memory then does
+	// not grow with the number of hosts).
+	Collect      bool
+	ForgetOutput bool
+	LineLimit    int // DefaultLineLimit if 0
+	KeepLimit    int // DefaultKeepLimit if 0
 }
 
 // Result is one host's outcome.
@@ -146,6 +164,8 @@ func Run(ctx context.Context, targets []Target, o Options) []Result {
 	token := randomToken()
 	sem := make(chan struct{}, o.Forks)
 	g := newGate(o.Forks, o.Handshakes)
+	jumps := newJumpPool(ctx, o)
+	defer jumps.close()
 	var wg sync.WaitGroup
 	for i, t := range targets {
 		var hs *slot
@@ -167,8 +187,12 @@ func Run(ctx context.Context, targets []Target, o Options) []Result {
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			results[i] = runOne(ctx, t, o, token, &mu, hs)
-			done(results[i])
+			r := runOne(ctx, t, o, token, &mu, hs, jumps)
+			done(r)
+			if o.ForgetOutput {
+				r.Stdout, r.Stderr = nil, nil
+			}
+			results[i] = r
 		}()
 	}
 	wg.Wait()
@@ -198,7 +222,7 @@ func notStarted(ctx context.Context, o Options, r Result, when string) Result {
 // connect timeout until the host answers the exec request, the command
 // timeout after it, and the run's deadline and interrupt all along. Its
 // cause then classifies the host.
-func runOne(ctx context.Context, t Target, o Options, token string, mu *sync.Mutex, hs *slot) (r Result) {
+func runOne(ctx context.Context, t Target, o Options, token string, mu *sync.Mutex, hs *slot, jumps *jumpPool) (r Result) {
 	start := time.Now()
 	r = Result{Host: t.Name, Exit: -1}
 	defer func() { r.Duration = time.Since(start) }()
@@ -207,10 +231,15 @@ func runOne(ctx context.Context, t Target, o Options, token string, mu *sync.Mut
 	timer := time.AfterFunc(o.ConnectTimeout, func() { cancel(errConnectTimeout) })
 	defer func() { timer.Stop() }()
 
-	conn, sc, chans, reqs, err := dial(hctx, t, o, hs)
+	conn, sc, chans, reqs, err := dial(hctx, t, o, hs, jumps)
 	hs.done(err == nil)
 	if err != nil {
-		return beforeCommand(ctx, hctx, o, r, t.Addr+": no SSH handshake", err)
+		waiting := t.Addr + ": no SSH handshake"
+		var je *jumpError
+		if errors.As(err, &je) && je.waiting != "" {
+			waiting = je.waiting
+		}
+		return beforeCommand(ctx, hctx, o, r, waiting, err)
 	}
 	defer sc.Close()
 	var running atomic.Bool
@@ -376,19 +405,41 @@ func beforeCommand(ctx, hctx context.Context, o Options, r Result, waiting strin
 	return r
 }
 
-// dial connects and authenticates; closing the connection (which the
-// host's context does when a bound fires) ends the wait.
-func dial(ctx context.Context, t Target, o Options, hs *slot) (net.Conn, ssh.Conn, <-chan ssh.NewChannel, <-chan *ssh.Request, error) {
+// clientConfig is the SSH client config of a target or jump host: its own
+// keys first, then the run's; its own host key check and algorithms, or
+// the run's.
+func clientConfig(user string, signers []ssh.Signer, hostKey ssh.HostKeyCallback, algs []string, addr string, o Options) *ssh.ClientConfig {
 	var auth []ssh.AuthMethod
-	if len(t.Signers) > 0 {
-		auth = append(auth, ssh.PublicKeys(t.Signers...))
+	if len(signers) > 0 {
+		auth = append(auth, ssh.PublicKeys(signers...))
 	}
 	if o.Auth != nil {
 		auth = append(auth, o.Auth()...)
 	}
-	cfg := &ssh.ClientConfig{User: t.User, Auth: auth, HostKeyCallback: o.HostKey, ClientVersion: "SSH-2.0-ops-exec"}
-	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", t.Addr)
-	if err != nil {
+	if hostKey == nil {
+		hostKey = o.HostKey
+	}
+	if algs == nil && o.HostKeyAlgorithms != nil {
+		algs = o.HostKeyAlgorithms(addr)
+	}
+	if len(algs) == 0 {
+		algs = nil
+	}
+	return &ssh.ClientConfig{User: user, Auth: auth, HostKeyCallback: hostKey, HostKeyAlgorithms: algs, ClientVersion: "SSH-2.0-ops-exec"}
+}
+
+// dial connects (directly, or through the target's jump hosts) and
+// authenticates; closing the connection (which the host's context does
+// when a bound fires) ends the wait.
+func dial(ctx context.Context, t Target, o Options, hs *slot, jumps *jumpPool) (net.Conn, ssh.Conn, <-chan ssh.NewChannel, <-chan *ssh.Request, error) {
+	cfg := clientConfig(t.User, t.Signers, t.HostKey, t.HostKeyAlgorithms, t.Addr, o)
+	var conn net.Conn
+	var err error
+	if len(t.Jump) > 0 {
+		if conn, err = jumps.tunnel(ctx, t.Jump, t.Addr); err != nil {
+			return nil, nil, nil, nil, err
+		}
+	} else if conn, err = (&net.Dialer{}).DialContext(ctx, "tcp", t.Addr); err != nil {
 		return nil, nil, nil, nil, fmt.Errorf("connect %s: %v", t.Addr, sshx.UnwrapNetError(err))
 	}
 	stop := context.AfterFunc(ctx, func() { conn.Close() })

@@ -2,6 +2,7 @@ package fanout
 
 import (
 	"bytes"
+	"encoding/binary"
 	"io"
 	"runtime"
 	"strings"
@@ -229,3 +230,28 @@ func TestBecomeFiltersOnlyUntilReady(t *testing.T) {
 		t.Errorf("lines %q, rejected %v, stdin %q", got, b.rejected, in.String())
 	}
 }
+
+// A target cannot make the forwarded agent's server allocate what it
+// likes: a message whose length prefix is over the cap ends the stream
+// before anything is allocated for it; smaller ones pass whole.
+func TestAgentStreamCapsMessages(t *testing.T) {
+	msg := func(n int) []byte {
+		b := make([]byte, 4+n)
+		binary.BigEndian.PutUint32(b, uint32(n))
+		return b
+	}
+	ok := append(msg(10), msg(maxAgentMessage)...)
+	got, err := io.ReadAll(&agentStream{rw: rw{iotest.HalfReader(bytes.NewReader(ok))}})
+	if err != nil || !bytes.Equal(got, ok) {
+		t.Errorf("whole messages: %d bytes, %v", len(got), err)
+	}
+	bad := append(msg(10), msg(16 << 20)[:4]...)
+	got, err = io.ReadAll(&agentStream{rw: rw{bytes.NewReader(bad)}})
+	if err != errAgentMessage || len(got) != 18 {
+		t.Errorf("oversized: %d bytes, %v", len(got), err)
+	}
+}
+
+type rw struct{ io.Reader }
+
+func (rw) Write(p []byte) (int, error) { return len(p), nil }

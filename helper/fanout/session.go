@@ -1,6 +1,10 @@
 package fanout
 
 import (
+	"encoding/binary"
+	"errors"
+	"io"
+
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
 )
@@ -68,7 +72,7 @@ func serve(chans <-chan ssh.NewChannel, reqs <-chan *ssh.Request, attach <-chan 
 					continue
 				}
 				go ssh.DiscardRequests(creqs)
-				go func() { _ = agent.ServeAgent(fwd, ch); ch.Close(); <-agents }()
+				go func() { _ = agent.ServeAgent(fwd, &agentStream{rw: ch}); ch.Close(); <-agents }()
 			default:
 				_ = nc.Reject(ssh.Prohibited, "ops exec accepts no channels")
 			}
@@ -117,3 +121,41 @@ type channelStdin struct{ ch ssh.Channel }
 
 func (c channelStdin) Write(p []byte) (int, error) { return c.ch.Write(p) }
 func (c channelStdin) Close() error                { return c.ch.CloseWrite() }
+
+// maxAgentMessage is the largest agent message a target may send (as
+// OpenSSH's agent, 256 KiB): agent.ServeAgent allocates what a message's
+// length prefix says, up to 16 MiB, before reading it.
+const maxAgentMessage = 256 << 10
+
+var errAgentMessage = errors.New("agent message over 256 KiB")
+
+// agentStream checks each agent message's length prefix before
+// agent.ServeAgent sees it.
+type agentStream struct {
+	rw   io.ReadWriter
+	hdr  [4]byte
+	have int // bytes of the length prefix read
+	left int // bytes of the message still to come
+}
+
+func (a *agentStream) Write(p []byte) (int, error) { return a.rw.Write(p) }
+
+func (a *agentStream) Read(p []byte) (int, error) {
+	if a.left > 0 {
+		n, err := a.rw.Read(p[:min(len(p), a.left)])
+		a.left -= n
+		return n, err
+	}
+	p = p[:min(len(p), 4-a.have)]
+	n, err := a.rw.Read(p)
+	copy(a.hdr[a.have:], p[:n])
+	if a.have += n; a.have == 4 {
+		a.have = 0
+		l := binary.BigEndian.Uint32(a.hdr[:])
+		if l > maxAgentMessage {
+			return n, errAgentMessage
+		}
+		a.left = int(l)
+	}
+	return n, err
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,7 +21,9 @@ import (
 // whose link stalled) fails the calls in flight after the timeout, and its
 // connection is not used again.
 type AgentPool struct {
-	conns   []*boundedAgent
+	sock    string
+	timeout time.Duration
+	conns   []*boundedAgent // the handshakes' turn: conns[:len(signers)]; then forwarding ones
 	signers []func() ([]ssh.Signer, error)
 	next    atomic.Uint64
 }
@@ -29,27 +32,61 @@ type AgentPool struct {
 // at most timeout for the agent.
 func DialAgentPool(sock string, n int, timeout time.Duration) (*AgentPool, error) {
 	p := &AgentPool{}
+	p.sock, p.timeout = sock, timeout
 	for i := 0; i < max(n, 1); i++ {
 		c, err := net.DialTimeout("unix", sock, timeout)
 		if err != nil {
 			p.Close()
 			return nil, fmt.Errorf("SSH agent at %s: %v", sock, UnwrapNetError(err))
 		}
-		b := &boundedAgent{conn: c, timeout: timeout}
-		b.client = agent.NewClient(c)
+		b := newBoundedAgent(c, timeout)
 		p.conns = append(p.conns, b)
 		p.signers = append(p.signers, sync.OnceValues(b.Signers))
 	}
 	return p, nil
 }
 
-// Auth is the public-key auth of one connection, in turn.
+// Auth is the public-key auth of one connection, in turn, passing over
+// connections that broke.
 func (p *AgentPool) Auth() []ssh.AuthMethod {
-	return []ssh.AuthMethod{ssh.PublicKeysCallback(p.signers[p.next.Add(1)%uint64(len(p.signers))])}
+	if k := p.pick(); k >= 0 {
+		return []ssh.AuthMethod{ssh.PublicKeysCallback(p.signers[k])}
+	}
+	return []ssh.AuthMethod{ssh.PublicKeysCallback(func() ([]ssh.Signer, error) { return nil, errAgentTimeout })}
 }
 
-// Agent is the pool's first connection, for forwarding.
+// pick is the next whole connection's index, or -1 when all broke.
+func (p *AgentPool) pick() int {
+	n := uint64(len(p.signers))
+	start := p.next.Add(1)
+	for i := uint64(0); i < n; i++ {
+		if k := (start + i) % n; !p.conns[k].isBroken() {
+			return int(k)
+		}
+	}
+	return -1
+}
+
+// Agent is the pool's first connection.
 func (p *AgentPool) Agent() agent.ExtendedAgent { return p.conns[0] }
+
+// Forwarding opens a connection of its own for the agent forwarded to
+// targets, so that what a target asks of it never breaks the connections
+// the handshakes sign with; a request to sign more than MaxForwardedData
+// is refused (OpenSSH's agent drops the connection over 256 KiB).
+func (p *AgentPool) Forwarding() (agent.ExtendedAgent, error) {
+	c, err := net.DialTimeout("unix", p.sock, p.timeout)
+	if err != nil {
+		return nil, fmt.Errorf("SSH agent at %s: %v", p.sock, UnwrapNetError(err))
+	}
+	b := newBoundedAgent(c, p.timeout)
+	b.maxData = MaxForwardedData
+	p.conns = append(p.conns, b) // closed with the pool; beyond the signers, never in Auth's turn
+	return b, nil
+}
+
+// MaxForwardedData is the most a target may ask the forwarded agent to sign.
+const MaxForwardedData = 64 << 10
 
 // Close closes every connection.
 func (p *AgentPool) Close() {
@@ -61,31 +98,49 @@ func (p *AgentPool) Close() {
 // errAgentTimeout ends a call to an agent that did not answer in time.
 var errAgentTimeout = errors.New("the SSH agent did not answer in time")
 
-// boundedAgent is an agent connection whose every call has a deadline.
+// boundedAgent is an agent connection whose every call, the wait for its
+// turn included, has a deadline; a connection that failed is not used
+// again.
 type boundedAgent struct {
-	mu      sync.Mutex
+	turn    chan struct{} // a lock whose wait can time out
 	conn    net.Conn
 	client  agent.ExtendedAgent
 	timeout time.Duration
-	broken  bool
+	maxData int // 0: no limit
+	broken  atomic.Bool
 }
 
+func newBoundedAgent(c net.Conn, timeout time.Duration) *boundedAgent {
+	return &boundedAgent{turn: make(chan struct{}, 1), conn: c, client: agent.NewClient(c), timeout: timeout}
+}
+
+func (b *boundedAgent) isBroken() bool { return b.broken.Load() }
+
 func (b *boundedAgent) call(fn func() error) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.broken {
+	deadline := time.Now().Add(b.timeout)
+	wait := time.NewTimer(b.timeout)
+	defer wait.Stop()
+	select {
+	case b.turn <- struct{}{}:
+	case <-wait.C:
 		return errAgentTimeout
 	}
-	deadline := time.Now().Add(b.timeout)
+	defer func() { <-b.turn }()
+	if b.broken.Load() {
+		return errAgentTimeout
+	}
 	_ = b.conn.SetDeadline(deadline)
 	err := fn()
 	// The agent client does not wrap the connection's error: a failure at
-	// the deadline is the deadline.
-	if err != nil && !time.Now().Before(deadline) {
-		// Half an answer may be left on the connection: never reuse it.
-		b.broken = true
+	// the deadline is the deadline, one it calls a client error is the
+	// connection's. Half an answer may be left on it: never reuse it.
+	if err != nil && (!time.Now().Before(deadline) || strings.HasPrefix(err.Error(), "agent: client error")) {
+		b.broken.Store(true)
 		b.conn.Close()
-		return errAgentTimeout
+		if !time.Now().Before(deadline) {
+			return errAgentTimeout
+		}
+		return err
 	}
 	_ = b.conn.SetDeadline(time.Time{})
 	return err
@@ -97,11 +152,17 @@ func (b *boundedAgent) List() (keys []*agent.Key, err error) {
 }
 
 func (b *boundedAgent) Sign(key ssh.PublicKey, data []byte) (s *ssh.Signature, err error) {
+	if b.maxData > 0 && len(data) > b.maxData {
+		return nil, fmt.Errorf("refused by ops: %d bytes to sign (at most %d)", len(data), b.maxData)
+	}
 	err = b.call(func() error { s, err = b.client.Sign(key, data); return err })
 	return s, err
 }
 
 func (b *boundedAgent) SignWithFlags(key ssh.PublicKey, data []byte, flags agent.SignatureFlags) (s *ssh.Signature, err error) {
+	if b.maxData > 0 && len(data) > b.maxData {
+		return nil, fmt.Errorf("refused by ops: %d bytes to sign (at most %d)", len(data), b.maxData)
+	}
 	err = b.call(func() error { s, err = b.client.SignWithFlags(key, data, flags); return err })
 	return s, err
 }

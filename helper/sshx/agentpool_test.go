@@ -96,3 +96,44 @@ func TestAgentPoolBoundsAStalledAgent(t *testing.T) {
 		t.Errorf("second List: %v after %s", err, time.Since(start))
 	}
 }
+
+// What a target asks of the forwarded agent goes through a connection of
+// its own and is capped: an oversized request (which makes OpenSSH's agent
+// drop the connection) is refused, and the handshakes' connections stay
+// whole; a connection that broke is passed over.
+func TestAgentPoolForwardingIsApart(t *testing.T) {
+	kr := agent.NewKeyring()
+	_, ed, _ := ed25519.GenerateKey(rand.Reader)
+	kr.Add(agent.AddedKey{PrivateKey: ed})
+	sock := listenAgent(t, func(c net.Conn) { agent.ServeAgent(kr, c); c.Close() })
+	p, err := DialAgentPool(sock, 2, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	fwd, err := p.Forwarding()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, _ := fwd.List()
+	if len(keys) != 1 {
+		t.Fatalf("%d keys", len(keys))
+	}
+	if _, err := fwd.Sign(keys[0], make([]byte, MaxForwardedData+1)); err == nil {
+		t.Error("an oversized request was signed")
+	}
+	if _, err := fwd.Sign(keys[0], []byte("small")); err != nil {
+		t.Errorf("a small request after the refusal: %v", err)
+	}
+	// A broken handshake connection is passed over.
+	p.conns[0].broken.Store(true)
+	for i := 0; i < 4; i++ {
+		if k := p.pick(); k != 1 {
+			t.Fatalf("picked connection %d", k)
+		}
+	}
+	p.conns[1].broken.Store(true)
+	if k := p.pick(); k != -1 {
+		t.Errorf("all broken: picked %d", k)
+	}
+}
