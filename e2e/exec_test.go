@@ -73,7 +73,7 @@ func TestExecScriptAndBecome(t *testing.T) {
 	script := filepath.Join(t.TempDir(), "probe.sh")
 	os.WriteFile(script, []byte("#!/bin/sh\necho \"args: $1 $2 as $(id -un)\"\n"), 0o755)
 	out, stderr, code := execCmd(t, nil, "", "-i", st.InventoryPath(), "--fold", "all", "--script", script, "one", "two words")
-	want := fmt.Sprintf("(%d) ok\nargs: one two words as %s\n", len(st.Targets), lab.TargetUser)
+	want := fmt.Sprintf("(%d) ok\n| args: one two words as %s\n", len(st.Targets), lab.TargetUser)
 	if code != 0 || !strings.HasSuffix(out, want) || strings.Count(out, "----------------") != 1 {
 		t.Errorf("script, folded: exit %d\n%s\n%s", code, out, stderr)
 	}
@@ -223,7 +223,7 @@ func TestExecPatternsAndUsersMatchAnsible(t *testing.T) {
 	inv := filepath.Join(t.TempDir(), "hosts")
 	os.WriteFile(inv, []byte(fmt.Sprintf("a ansible_host=%s\nb ansible_host=%s ansible_user=%s\n", st.Targets[0].Addr, st.Targets[1].Addr, lab.TargetUser)), 0o644)
 	out, _, _ := execCmd(t, []string{"ANSIBLE_REMOTE_USER=" + lab.TargetUser}, "", "-i", inv, "--fold", "all", "--", "id", "-un")
-	if !strings.Contains(out, "a,b (2) ok\n"+lab.TargetUser+"\n") {
+	if !strings.Contains(out, "a,b (2) ok\n| "+lab.TargetUser+"\n") {
 		t.Errorf("ANSIBLE_REMOTE_USER: %q", out)
 	}
 	out, _, code := execCmd(t, []string{"ANSIBLE_REMOTE_USER=" + lab.TargetUser}, "", "-i", inv, "--json", "-u", "nobody", "all", "--", "id", "-un")

@@ -29,6 +29,9 @@ type deps struct {
 	getenv func(string) string
 	cfg    *opsconfig.Config
 	header *runlog.Header // the run being recorded, if any
+	// secret masks a value (a password ops asked for) in the run being
+	// recorded; a no-op when none is.
+	secret func(string)
 	self   string         // this executable
 	argv   []string       // as typed, for the run log
 }
@@ -45,7 +48,7 @@ func run(ctx context.Context, args []string, s streams) int {
 	// x/crypto/ssh/agent reports every refused agent request through the
 	// standard logger; ops speaks for itself on stderr.
 	log.SetOutput(io.Discard)
-	d := &deps{streams: s, getenv: os.Getenv}
+	d := &deps{streams: s, getenv: os.Getenv, secret: func(string) {}}
 	if f, ok := s.in.(*os.File); ok {
 		d.inFile = f
 	}

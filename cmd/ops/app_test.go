@@ -73,6 +73,7 @@ func TestExitCodeMapping(t *testing.T) {
 		{"Ctrl-C", bySignal(syscall.SIGINT), context.Canceled, 130, "ops: interrupted\n"},
 		{"SIGTERM", bySignal(syscall.SIGTERM), context.Canceled, 143, "ops: terminated (SIGTERM)\n"},
 		{"SIGHUP", bySignal(syscall.SIGHUP), errors.New("x"), 129, "ops: hung up (SIGHUP)\n"},
+		{"interrupted after the command was done", bySignal(syscall.SIGINT), nil, 130, "ops: interrupted\n"},
 		{"usage", context.Background(), usagef("bad %s", "flag"), 2, "ops: bad flag\n"},
 		{"failure", context.Background(), errors.New("boom"), 1, "ops: boom\n"},
 	}

@@ -169,6 +169,7 @@ func runExec(ctx context.Context, d *deps, o execOptions) error {
 	fo := fanout.Options{
 		Forks: o.forks, Handshakes: o.handshakes, ConnectTimeout: o.connectTimeout, CommandTimeout: o.commandTimeout,
 		Deadline: o.deadline, Become: o.become, BecomeUser: o.becomeUser, Collect: o.fold || o.asJSON,
+		ForgetOutput: o.asJSON, // printed as each host ends
 	}
 	if o.script != "" {
 		body, err := os.ReadFile(o.script)
@@ -192,7 +193,11 @@ func runExec(ctx context.Context, d *deps, o execOptions) error {
 		defer pool.Close()
 		fo.Auth = pool.Auth
 		if o.forwardAgent {
-			fwd, err := sshx.NewForwardedAgent(pool.Agent(), d.cfg.List("ssh.agent_keys"))
+			conn, err := pool.Forwarding()
+			if err != nil {
+				return err
+			}
+			fwd, err := sshx.NewForwardedAgent(conn, d.cfg.List("ssh.agent_keys"))
 			if err != nil {
 				return usagef("--forward-agent: %v (ssh.agent_keys)", err)
 			}
@@ -217,6 +222,7 @@ func runExec(ctx context.Context, d *deps, o execOptions) error {
 		if err != nil {
 			return err
 		}
+		d.secret(pw)
 		fo.BecomePassword = &pw
 	}
 	p := newExecPrinter(d, o, hosts)

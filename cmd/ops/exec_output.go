@@ -57,7 +57,7 @@ func (p *execPrinter) hook(fo *fanout.Options) {
 		fo.OnLine = p.streamLine
 		fo.OnDone = func(r fanout.Result) {
 			if r.Status != fanout.OK {
-				fmt.Fprintf(p.d.err, "%-*s : %s\n", p.width, r.Host, p.describe(r))
+				fmt.Fprintf(p.d.err, "%-*s : %s\n", p.width, p.host(r.Host), p.describe(r))
 			}
 		}
 	}
@@ -72,6 +72,7 @@ func (p *execPrinter) streamLine(host string, stderr bool, line []byte, cut bool
 	}
 	b := &p.line
 	b.Reset()
+	host = p.host(host)
 	b.WriteString(host)
 	for i := len(host); i < p.width; i++ {
 		b.WriteByte(' ')
@@ -158,7 +159,9 @@ func jsonResult(r fanout.Result) map[string]any {
 }
 
 // fold prints hosts whose results are identical together, the largest
-// group first.
+// group first: a header line, then each output line marked as streamed
+// lines are ("| " stdout, "! " stderr), so that no output can pass for a
+// header.
 func (p *execPrinter) fold(results []fanout.Result) {
 	type fold struct {
 		r     fanout.Result
@@ -167,27 +170,47 @@ func (p *execPrinter) fold(results []fanout.Result) {
 	var folds []*fold
 	index := map[string]*fold{}
 	for _, r := range results {
-		key := fmt.Sprintf("%s\x00%d\x00%s\x00%d\x00%s\x00%s", r.Status, r.Exit, r.Error, r.Dropped, r.Stdout, r.Stderr)
+		key := fmt.Sprintf("%s %d %d %d %q %d %q %d %q", r.Status, r.Exit, r.Dropped, len(r.Error), r.Error, len(r.Stdout), r.Stdout, len(r.Stderr), r.Stderr)
 		f, ok := index[key]
 		if !ok {
 			f = &fold{r: r}
 			index[key] = f
 			folds = append(folds, f)
 		}
-		f.hosts = append(f.hosts, r.Host)
+		f.hosts = append(f.hosts, p.host(r.Host))
 	}
 	sort.SliceStable(folds, func(i, j int) bool { return len(folds[i].hosts) > len(folds[j].hosts) })
 	var b bytes.Buffer
 	for _, f := range folds {
 		b.Reset()
 		fmt.Fprintf(&b, "---------------- %s (%d) %s\n", strings.Join(f.hosts, ","), len(f.hosts), p.describe(f.r))
-		p.text(&b, f.r.Stdout)
-		p.text(&b, f.r.Stderr)
+		p.body(&b, "| ", f.r.Stdout)
+		p.body(&b, "! ", f.r.Stderr)
 		if f.r.Dropped > 0 {
 			fmt.Fprintf(&b, "[ops: %d bytes of output not kept]\n", f.r.Dropped)
 		}
 		_, _ = p.d.out.Write(b.Bytes())
 	}
+}
+
+// body writes kept output, each line after mark.
+func (p *execPrinter) body(b *bytes.Buffer, mark string, out []byte) {
+	for len(out) > 0 {
+		line, rest, _ := bytes.Cut(out, []byte("\n"))
+		b.WriteString(mark)
+		p.text(b, line)
+		b.WriteByte('\n')
+		out = rest
+	}
+}
+
+// host is a host name as shown: a dynamic inventory's names may come from
+// the hosts themselves, so they are escaped as their output is.
+func (p *execPrinter) host(name string) string {
+	if p.o.raw {
+		return name
+	}
+	return escapeString(name)
 }
 
 // recap prints the EXEC RECAP (read back by an outer ops for its run log)
@@ -197,7 +220,7 @@ func (p *execPrinter) recap(results []fanout.Result, took time.Duration) ([]runl
 	hr := make([]runlog.HostResult, 0, len(results))
 	for _, r := range results {
 		counts[r.Status]++
-		h := runlog.HostResult{Name: r.Host, Result: string(r.Status)}
+		h := runlog.HostResult{Name: p.host(r.Host), Result: string(r.Status)}
 		if r.Exit >= 0 {
 			exit := r.Exit
 			h.Exit = &exit

@@ -1,24 +1,30 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
 
+	"github.com/creack/pty"
 	"github.com/ops-team/ops/helper/fanout"
+	"github.com/ops-team/ops/helper/runlog"
 	"github.com/ops-team/ops/internal/simfleet"
 )
 
@@ -324,5 +330,144 @@ func TestLimitFromAFile(t *testing.T) {
 	o.limit = "@/nonexistent"
 	if _, err := o.limitPattern(); err == nil {
 		t.Error("a missing limit file is not an error")
+	}
+}
+
+// The log push is cut by an interrupt that comes while it runs: the first
+// one after a run that was not interrupted, the second after one that was.
+func TestPushContextEndsAtTheNextInterrupt(t *testing.T) {
+	for _, runInterrupted := range []bool{false, true} {
+		run, interrupt := context.WithCancel(context.Background())
+		if runInterrupted {
+			interrupt()
+		}
+		hurry := make(chan struct{})
+		d := &deps{streams: streams{hurry: hurry}}
+		pctx, stop := d.pushContext(run, context.Background())
+		time.Sleep(20 * time.Millisecond)
+		if pctx.Err() != nil {
+			t.Fatalf("interrupted=%v: the push was cut before any new interrupt", runInterrupted)
+		}
+		if runInterrupted {
+			close(hurry)
+		} else {
+			interrupt()
+		}
+		select {
+		case <-pctx.Done():
+		case <-time.After(time.Second):
+			t.Errorf("interrupted=%v: the push went on after the next interrupt", runInterrupted)
+		}
+		stop()
+	}
+}
+
+// echoServer is a hostile target: it prints the become prompt it finds in
+// the command line, reads the answer from stdin and prints it back.
+func echoServer(t *testing.T) string {
+	t.Helper()
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	hostKey, _ := ssh.NewSignerFromKey(priv)
+	cfg := &ssh.ServerConfig{PublicKeyCallback: func(ssh.ConnMetadata, ssh.PublicKey) (*ssh.Permissions, error) { return nil, nil }}
+	cfg.AddHostKey(hostKey)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	prompt := regexp.MustCompile(`-p '(\[ops-become-[0-9a-f]+\])'`)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_, chans, reqs, err := ssh.NewServerConn(c, cfg)
+				if err != nil {
+					return
+				}
+				go ssh.DiscardRequests(reqs)
+				for nc := range chans {
+					ch, creqs, _ := nc.Accept()
+					for r := range creqs {
+						var cmd struct{ Command string }
+						ssh.Unmarshal(r.Payload, &cmd)
+						r.Reply(r.Type == "exec", nil)
+						if r.Type != "exec" {
+							continue
+						}
+						m := prompt.FindStringSubmatch(cmd.Command)
+						if m == nil {
+							ch.Close()
+							return
+						}
+						io.WriteString(ch.Stderr(), m[1])
+						line, _ := bufio.NewReader(ch).ReadString('\n')
+						fmt.Fprintf(ch, "you typed: %s", line)
+						ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{0}))
+						ch.Close()
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return l.Addr().String()
+}
+
+// A target can echo the become password back: it shows on the terminal,
+// as the target printed it, but never reaches the run log.
+func TestExecBecomePasswordIsMaskedInTheLog(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("git:", err)
+	}
+	host, port, _ := net.SplitHostPort(echoServer(t))
+	inv := filepath.Join(t.TempDir(), "hosts")
+	os.WriteFile(inv, []byte("t1 ansible_host="+host+" ansible_port="+port+" ansible_user=u\n"), 0o644)
+	logDir := filepath.Join(t.TempDir(), "log")
+	t.Setenv("SSH_AUTH_SOCK", serveAgent(t))
+	t.Setenv("OPS_SSH_KNOWN_HOSTS", filepath.Join(t.TempDir(), "known_hosts"))
+	t.Setenv("OPS_LOG_DIR", logDir)
+	t.Setenv("OPS_LOG_PROJECT", "p")
+	t.Setenv("OPS_CONFIG", "")
+	t.Chdir(t.TempDir())
+	// The password typed at a terminal: read from the terminal itself, not
+	// through the transcript that records the run.
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Skip("no pty:", err)
+	}
+	defer ptmx.Close()
+	defer tty.Close()
+	ptmx.Write([]byte("s3cret-pass\n"))
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"ops", "exec", "-i", inv, "-K", "all", "--", "id"},
+		streams{in: tty, out: &out, err: &errb})
+	if code != 0 || !strings.Contains(out.String(), "you typed: s3cret-pass") {
+		t.Fatalf("exit %d\n%s\n%s", code, out.String(), errb.String())
+	}
+	entry, err := exec.Command("git", "-C", logDir, "show", "p").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(entry, []byte("s3cret-pass")) || !bytes.Contains(entry, []byte("you typed: "+runlog.Replacement)) {
+		t.Errorf("the entry:\n%s", entry)
+	}
+}
+
+// --fold marks every output line, so no output can pass for a header.
+func TestFoldMarksEveryLine(t *testing.T) {
+	var out bytes.Buffer
+	d := &deps{streams: streams{out: &out, err: &bytes.Buffer{}}}
+	p := newExecPrinter(d, execOptions{fanFlags: fanFlags{fold: true}}, []string{"web1", "db1"})
+	p.fold([]fanout.Result{
+		{Host: "web1", Status: fanout.OK, Stdout: []byte("---------------- db1 (1) ok\nall good\n"), Stderr: []byte("warn\n")},
+		{Host: "db1", Status: fanout.Failed, Exit: 1, Stdout: []byte("")},
+	})
+	want := "---------------- web1 (1) ok\n| ---------------- db1 (1) ok\n| all good\n! warn\n---------------- db1 (1) failed exit=1\n"
+	if out.String() != want {
+		t.Errorf("%q, want %q", out.String(), want)
 	}
 }

@@ -48,8 +48,13 @@ func (e commandExit) Error() string { return fmt.Sprintf("command exited with st
 
 // exitCode is the one place errors become exit codes and one stderr line.
 func exitCode(ctx context.Context, err error, stderr io.Writer) int {
-	if err == nil {
+	if err == nil && ctx.Err() == nil {
 		return exitOK
+	}
+	if err == nil {
+		// An interrupt after the command was done (during the log
+		// push): the process was still interrupted.
+		err = context.Cause(ctx)
 	}
 	var ce commandExit
 	if errors.As(err, &ce) {

@@ -60,8 +60,10 @@ func (d *deps) recorded(ctx context.Context, argv []string, fn func() error) err
 		OpsVersion: buildVersion(), Start: time.Now().UTC().Truncate(time.Millisecond),
 	}
 	d.header = h
+	savedSecret := d.secret
+	d.secret = mask.AddLiteral
 	runErr := fn()
-	d.streams, d.header = saved, nil
+	d.streams, d.header, d.secret = saved, nil, savedSecret
 
 	h.End = time.Now().UTC().Truncate(time.Millisecond)
 	h.Duration = h.End.Sub(h.Start).Round(time.Millisecond).String()
@@ -85,35 +87,47 @@ func (d *deps) recorded(ctx context.Context, argv []string, fn func() error) err
 	if repo.Remote == "" {
 		return runErr
 	}
-	pctx, stop := d.unlessHurried(lctx)
+	pctx, stop := d.pushContext(ctx, lctx)
 	defer stop()
 	select {
-	case <-d.hurry:
-		fmt.Fprintf(d.err, "ops: run logged locally; interrupted twice, so not pushed (ops log push sends it)\n")
+	case <-pctx.Done():
+		fmt.Fprintf(d.err, "ops: run logged locally; interrupted again, so not pushed (ops log push sends it)\n")
 		return runErr
 	default:
 	}
 	if _, pushErr := repo.Push(pctx); pushErr != nil {
 		if pctx.Err() != nil && lctx.Err() == nil {
-			pushErr = errors.New("interrupted twice")
+			pushErr = errors.New("interrupted")
 		}
 		fmt.Fprintf(d.err, "ops: warning: run logged locally; the push to %s failed and is queued (ops log push sends it): %v\n", mask.MaskString(repo.Remote), pushErr)
 	}
 	return runErr
 }
 
-// unlessHurried is ctx, also cancelled by a second interrupt.
-func (d *deps) unlessHurried(ctx context.Context) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(ctx)
-	if d.hurry != nil {
-		go func() {
-			select {
-			case <-d.hurry:
-				cancel()
-			case <-ctx.Done():
-			}
-		}()
+// pushContext bounds the log push: it is lctx, cancelled too by an
+// interrupt that comes once the push is under way — the first one if the
+// run itself was not interrupted, else the second. The entry is already
+// committed locally; the push waits for nobody who wants to go.
+func (d *deps) pushContext(run, lctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(lctx)
+	select {
+	case <-d.hurry:
+		cancel()
+		return ctx, cancel
+	default:
 	}
+	interrupted := run.Done()
+	if run.Err() != nil {
+		interrupted = nil // the run's own interrupt came before: wait for the next
+	}
+	go func() {
+		select {
+		case <-d.hurry:
+		case <-interrupted:
+		case <-ctx.Done():
+		}
+		cancel()
+	}()
 	return ctx, cancel
 }
 

@@ -208,8 +208,15 @@ func (r *Repo) Push(ctx context.Context) (int, error) {
 			if _, err := r.git(ctx, nil, "fetch", "-q", "origin", "+refs/heads/"+r.Branch+":refs/remotes/origin/"+r.Branch); err != nil {
 				return 0, err
 			}
-			if _, err := r.git(ctx, nil, "-c", "user.name=ops", "-c", "user.email=ops", "rebase", "-q", "refs/remotes/origin/"+r.Branch); err != nil {
-				_, _ = r.git(ctx, nil, "rebase", "--abort")
+			// The rebase is local and short: an interrupt of the push must
+			// not leave it half done.
+			lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			_, err := r.git(lctx, nil, "-c", "user.name=ops", "-c", "user.email=ops", "rebase", "-q", "refs/remotes/origin/"+r.Branch)
+			if err != nil {
+				_, _ = r.git(lctx, nil, "rebase", "--abort")
+			}
+			cancel()
+			if err != nil {
 				return 0, err
 			}
 		}
