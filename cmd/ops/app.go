@@ -32,8 +32,8 @@ type deps struct {
 	// secret masks a value (a password ops asked for) in the run being
 	// recorded; a no-op when none is.
 	secret func(string)
-	self   string         // this executable
-	argv   []string       // as typed, for the run log
+	self   string   // this executable
+	argv   []string // as typed, for the run log
 }
 
 // configFlags are global flags that override one configuration key each.

@@ -338,6 +338,7 @@ func TestLimitFromAFile(t *testing.T) {
 func TestPushContextEndsAtTheNextInterrupt(t *testing.T) {
 	for _, runInterrupted := range []bool{false, true} {
 		run, interrupt := context.WithCancel(context.Background())
+		defer interrupt()
 		if runInterrupted {
 			interrupt()
 		}
