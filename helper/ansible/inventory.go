@@ -1,23 +1,20 @@
-// Package ansible reads Ansible inventories (INI, YAML, dynamic inventory
-// executables, comma-separated host lists) and selects hosts with Ansible's
-// host patterns, as ansible-core's InventoryManager does.
+// Package ansible reads Ansible inventories as ansible-core 2.14 does
+// (INI, YAML/JSON, executable scripts, directories of them, `h1,h2,` host
+// lists), gives each host its variables with Ansible's precedence (inventory
+// vars, group_vars/ and host_vars/ beside the sources and the playbook
+// directory, extra vars), templates them with Jinja (Templar), resolves the
+// connection variables ops uses, and selects hosts with Ansible's host
+// patterns.
 package ansible
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
-	"strconv"
+	"slices"
 	"strings"
-	"time"
-
-	"gopkg.in/yaml.v3"
 )
 
 // Group is an inventory group, its members in the order they were added.
@@ -26,64 +23,167 @@ type Group struct {
 	Hosts    []string
 	Children []string
 	Parents  []string
-	Vars     map[string]any
+	Vars     map[string]any // set in inventory sources (not group_vars/)
+	Priority int            // ansible_group_priority, 1 unless set
 }
 
 // Host is an inventory host.
 type Host struct {
 	Name   string
-	Vars   map[string]any // host vars over group vars
-	Groups []string
+	Vars   map[string]any // Host: every variable with Ansible's precedence, untemplated
+	Groups []string       // the groups it was put in (not their ancestors)
 }
 
-// Inventory is hosts and groups, in the order they were first seen.
+// Options says what to load.
+type Options struct {
+	Sources []string
+	// Basedir is the playbook directory: its group_vars/ and host_vars/
+	// come after those beside the sources. "" is the current directory,
+	// as for ansible and ansible-inventory without --playbook-dir.
+	Basedir string
+	// ExtraVars (-e) are above every other variable.
+	ExtraVars map[string]any
+}
+
+// SourceError is an inventory source (or a group_vars/host_vars file)
+// that cannot be read or parsed. Ansible only warns; ops refuses.
+type SourceError struct {
+	Source string
+	Err    error
+}
+
+func (e *SourceError) Error() string { return fmt.Sprintf("inventory source %s: %v", e.Source, e.Err) }
+func (e *SourceError) Unwrap() error { return e.Err }
+
+// Inventory is hosts and groups, in the order they were first seen, and
+// what their variables come from.
 type Inventory struct {
 	hosts      map[string]*Host
 	hostOrder  []string
 	groups     map[string]*Group
 	groupOrder []string
+
+	addr      *addressPatterns
+	sources   []string
+	basedir   string
+	extraVars map[string]any
+	varsDirs  []*varsDir // one per source (host lists skipped), then the basedir
+	current   string     // the source being parsed (inventory_file)
+	templar   *Templar
 }
 
 // New returns an inventory with the groups all and ungrouped.
 func New() *Inventory {
-	inv := &Inventory{hosts: map[string]*Host{}, groups: map[string]*Group{}}
+	inv := &Inventory{hosts: map[string]*Host{}, groups: map[string]*Group{}, addr: newAddressPatterns(), templar: NewTemplar()}
 	inv.group("all")
 	inv.group("ungrouped")
+	_ = inv.AddChild("all", "ungrouped")
 	return inv
 }
 
 func (inv *Inventory) group(name string) *Group {
 	g, ok := inv.groups[name]
 	if !ok {
-		g = &Group{Name: name, Vars: map[string]any{}}
+		g = &Group{Name: name, Vars: map[string]any{}, Priority: 1}
 		inv.groups[name] = g
 		inv.groupOrder = append(inv.groupOrder, name)
 	}
 	return g
 }
 
-// AddHost adds host to group (created as needed), merging vars.
-func (inv *Inventory) AddHost(group, host string, vars map[string]any) {
+// Group returns a group.
+func (inv *Inventory) Group(name string) (*Group, bool) {
+	g, ok := inv.groups[name]
+	return g, ok
+}
+
+// Groups lists the groups in the order they were first seen.
+func (inv *Inventory) Groups() []string { return slices.Clone(inv.groupOrder) }
+
+// addHost is InventoryData.add_host: a new host gets inventory_file,
+// inventory_dir and, when given (not 0), ansible_port.
+func (inv *Inventory) addHost(group, host string, port int) error {
+	if host == "" {
+		return errors.New("invalid empty host name")
+	}
+	if group != "" {
+		if _, ok := inv.groups[group]; !ok {
+			return fmt.Errorf("could not find group %s in inventory", group)
+		}
+	}
 	h, ok := inv.hosts[host]
 	if !ok {
 		h = &Host{Name: host, Vars: map[string]any{}}
 		inv.hosts[host] = h
 		inv.hostOrder = append(inv.hostOrder, host)
-	}
-	for k, v := range vars {
-		h.Vars[k] = v
+		if port > 0 {
+			h.Vars["ansible_port"] = port
+		}
+		if inv.current != "" {
+			h.Vars["inventory_file"] = inv.current
+			h.Vars["inventory_dir"] = inventoryDir(inv.current)
+		} else {
+			h.Vars["inventory_file"] = nil
+			h.Vars["inventory_dir"] = nil
+		}
 	}
 	if group == "" {
-		return
+		return nil
 	}
-	g := inv.group(group)
-	for _, x := range g.Hosts {
-		if x == host {
-			return
-		}
+	g := inv.groups[group]
+	if slices.Contains(g.Hosts, host) {
+		return nil
 	}
 	g.Hosts = append(g.Hosts, host)
 	h.Groups = append(h.Groups, group)
+	return nil
+}
+
+// inventoryDir is ansible.utils.path.basedir.
+func inventoryDir(source string) any {
+	fi, err := os.Stat(source)
+	switch {
+	case err == nil && fi.IsDir():
+		return absPath(source)
+	case err == nil:
+		return absPath(filepath.Dir(source))
+	}
+	return "None" // what Python's to_text(None) gives for a host list
+}
+
+func absPath(p string) string {
+	a, err := filepath.Abs(p)
+	if err != nil {
+		return p
+	}
+	return a
+}
+
+// AddHost adds host to group (created as needed), setting vars.
+func (inv *Inventory) AddHost(group, host string, vars map[string]any) {
+	if group != "" {
+		inv.group(group)
+	}
+	_ = inv.addHost(group, host, 0)
+	for k, v := range vars {
+		inv.hosts[host].Vars[k] = v
+	}
+}
+
+// setGroupVar is Group.set_variable: ansible_group_priority sets the
+// priority (an int as Python's int() makes it).
+func (inv *Inventory) setGroupVar(group, key string, value any) error {
+	g := inv.groups[group]
+	if key != "ansible_group_priority" {
+		g.Vars[key] = value
+		return nil
+	}
+	n, err := pyIntOf(value)
+	if err != nil {
+		return fmt.Errorf("group %s: ansible_group_priority: %v", group, err)
+	}
+	g.Priority = n
+	return nil
 }
 
 // AddChild makes child a child group of parent.
@@ -92,16 +192,16 @@ func (inv *Inventory) AddChild(parent, child string) error {
 		return fmt.Errorf("can't add group %s to itself", parent)
 	}
 	p, c := inv.group(parent), inv.group(child)
-	for _, x := range p.Children {
-		if x == child {
-			return nil
-		}
+	if slices.Contains(p.Children, child) {
+		return nil
 	}
 	if inv.isAncestor(child, parent) {
-		return fmt.Errorf("adding group %q as child to %q creates a recursive dependency loop", child, parent)
+		return fmt.Errorf("adding group '%s' as child to '%s' creates a recursive dependency loop", child, parent)
 	}
 	p.Children = append(p.Children, child)
-	c.Parents = append(c.Parents, parent)
+	if !slices.Contains(c.Parents, parent) {
+		c.Parents = append(c.Parents, parent)
+	}
 	return nil
 }
 
@@ -114,12 +214,11 @@ func (inv *Inventory) isAncestor(a, of string) bool {
 	return false
 }
 
-// reconcile applies Ansible's rules: top-level groups are children of
-// all; hosts in no group are in ungrouped.
+// reconcile is InventoryData.reconcile_inventory: top-level groups are
+// children of all; hosts in no group are in ungrouped, and only they.
 func (inv *Inventory) reconcile() {
 	for _, name := range inv.groupOrder {
-		g := inv.groups[name]
-		if name != "all" && len(g.Parents) == 0 {
+		if name != "all" && len(inv.groups[name].Parents) == 0 {
 			_ = inv.AddChild("all", name)
 		}
 	}
@@ -132,82 +231,102 @@ func (inv *Inventory) reconcile() {
 				others++
 			}
 		}
-		in := false
-		for _, x := range ungrouped.Hosts {
-			if x == name {
-				in = true
-			}
-		}
+		in := slices.Contains(ungrouped.Hosts, name)
 		switch {
 		case in && others > 0:
-			ungrouped.Hosts = remove(ungrouped.Hosts, name)
+			ungrouped.Hosts = slices.DeleteFunc(ungrouped.Hosts, func(x string) bool { return x == name })
+			h.Groups = slices.DeleteFunc(h.Groups, func(x string) bool { return x == "ungrouped" })
 		case !in && others == 0:
-			inv.AddHost("ungrouped", name, nil)
+			_ = inv.addHost("ungrouped", name, 0)
 		}
 	}
-}
-
-func remove(list []string, s string) []string {
-	out := list[:0]
-	for _, x := range list {
-		if x != s {
-			out = append(out, x)
-		}
-	}
-	return out
 }
 
 // Hosts lists every host, in inventory order.
-func (inv *Inventory) Hosts() []string { return append([]string{}, inv.hostOrder...) }
+func (inv *Inventory) Hosts() []string { return slices.Clone(inv.hostOrder) }
 
-// Host returns a host, with its group vars under its own (all first, then
-// the groups from the most distant ancestor down).
+// HasHost tells whether the inventory holds a host of that name.
+func (inv *Inventory) HasHost(name string) bool { _, ok := inv.hosts[name]; return ok }
+
+// Host returns a host with every variable merged as Ansible does
+// (untemplated; inventory_file and inventory_dir included).
 func (inv *Inventory) Host(name string) (*Host, bool) {
 	h, ok := inv.hosts[name]
 	if !ok {
 		return nil, false
 	}
-	vars := map[string]any{}
-	for _, g := range inv.ancestry(h) {
-		for k, v := range inv.groups[g].Vars {
-			vars[k] = v
-		}
-	}
-	for k, v := range h.Vars {
-		vars[k] = v
-	}
-	return &Host{Name: h.Name, Vars: vars, Groups: h.Groups}, true
+	return &Host{Name: h.Name, Vars: inv.rawVars(h), Groups: slices.Clone(h.Groups)}, true
 }
 
-// ancestry orders a host's groups by depth, all first.
-func (inv *Inventory) ancestry(h *Host) []string {
-	depth := map[string]int{}
-	var walk func(g string, d int)
-	walk = func(g string, d int) {
-		if old, ok := depth[g]; ok && old >= d {
-			return
-		}
-		depth[g] = d
-		for _, p := range inv.groups[g].Parents {
-			walk(p, d-1)
-		}
-	}
-	for _, g := range h.Groups {
-		walk(g, 0)
+// GroupNames is group_names: the host's groups and their ancestors but
+// all, sorted.
+func (inv *Inventory) GroupNames(host string) []string {
+	h, ok := inv.hosts[host]
+	if !ok {
+		return nil
 	}
 	var out []string
-	for _, g := range inv.groupOrder {
-		if _, ok := depth[g]; ok {
+	for g := range inv.hostGroups(h) {
+		if g != "all" {
 			out = append(out, g)
 		}
 	}
-	// Most distant ancestor first; stable by group order.
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && depth[out[j]] < depth[out[j-1]]; j-- {
-			out[j], out[j-1] = out[j-1], out[j]
+	slices.Sort(out)
+	return out
+}
+
+// hostGroups is Host.get_groups() as a set: direct groups and ancestors.
+func (inv *Inventory) hostGroups(h *Host) map[string]bool {
+	set := map[string]bool{}
+	var up func(g string)
+	up = func(g string) {
+		if set[g] {
+			return
+		}
+		set[g] = true
+		for _, p := range inv.groups[g].Parents {
+			up(p)
 		}
 	}
-	return out
+	for _, g := range h.Groups {
+		up(g)
+	}
+	return set
+}
+
+// depth is Group.depth: the longest path down from all.
+func (inv *Inventory) depth(g string, memo map[string]int) int {
+	if d, ok := memo[g]; ok {
+		return d
+	}
+	d := 0
+	for _, p := range inv.groups[g].Parents {
+		d = max(d, inv.depth(p, memo)+1)
+	}
+	memo[g] = d
+	return d
+}
+
+// sortedGroups is sort_groups over the host's groups but all: by depth,
+// then ansible_group_priority, then name.
+func (inv *Inventory) sortedGroups(h *Host) []string {
+	memo := map[string]int{}
+	var gs []string
+	for g := range inv.hostGroups(h) {
+		if g != "all" {
+			gs = append(gs, g)
+		}
+	}
+	slices.SortFunc(gs, func(a, b string) int {
+		if da, db := inv.depth(a, memo), inv.depth(b, memo); da != db {
+			return da - db
+		}
+		if pa, pb := inv.groups[a].Priority, inv.groups[b].Priority; pa != pb {
+			return pa - pb
+		}
+		return strings.Compare(a, b)
+	})
+	return gs
 }
 
 // groupHosts is Group.get_hosts(): the group's own hosts, then those of its
@@ -242,366 +361,54 @@ func (inv *Inventory) groupHosts(name string) []string {
 	return hosts
 }
 
-// Load reads inventory sources into one inventory.
+// Load reads inventory sources into one inventory, with group_vars/ and
+// host_vars/ beside them and beside the current directory.
 func Load(ctx context.Context, sources []string) (*Inventory, error) {
+	return Open(ctx, Options{Sources: sources})
+}
+
+// Open reads the sources in order, then the variables files beside them
+// and beside o.Basedir. Any source or variables file that cannot be read
+// or parsed is a *SourceError.
+func Open(ctx context.Context, o Options) (*Inventory, error) {
 	inv := New()
-	for _, src := range sources {
-		if err := inv.load(ctx, src); err != nil {
+	inv.basedir = o.Basedir
+	if inv.basedir == "" {
+		inv.basedir = "."
+	}
+	inv.extraVars = o.ExtraVars
+	for _, src := range o.Sources {
+		if src == "" {
+			continue
+		}
+		if !strings.Contains(src, ",") {
+			src = unfrackPath(src)
+		}
+		inv.sources = append(inv.sources, src)
+		if err := inv.parseSource(ctx, src); err != nil {
 			return nil, err
 		}
 	}
+	inv.current = ""
 	inv.reconcile()
+	if err := inv.loadVarsDirs(); err != nil {
+		return nil, err
+	}
 	return inv, nil
 }
 
-func (inv *Inventory) load(ctx context.Context, src string) error {
-	fi, err := os.Stat(src)
-	if err != nil {
-		if strings.Contains(src, ",") {
-			for _, h := range strings.Split(src, ",") {
-				if h = strings.TrimSpace(h); h != "" {
-					inv.AddHost("ungrouped", h, nil)
-				}
-			}
-			return nil
-		}
-		return fmt.Errorf("inventory %s: %w", src, err)
-	}
-	if fi.IsDir() {
-		return fmt.Errorf("inventory %s is a directory (not supported by ops exec)", src)
-	}
-	if fi.Mode()&0o111 != 0 {
-		return inv.loadScript(ctx, src)
-	}
-	b, err := os.ReadFile(src)
-	if err != nil {
-		return err
-	}
-	switch strings.ToLower(filepath.Ext(src)) {
-	case ".yml", ".yaml", ".json":
-		return inv.loadYAML(src, b)
-	}
-	return inv.loadINI(src, b)
-}
-
-func (inv *Inventory) loadScript(ctx context.Context, src string) error {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	defer cancel()
-	var stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, src, "--list")
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return fmt.Errorf("inventory %s: %v: %s", src, err, strings.TrimSpace(stderr.String()))
-	}
-	var data map[string]json.RawMessage
-	if err := json.Unmarshal(out, &data); err != nil {
-		return fmt.Errorf("inventory %s: not JSON: %v", src, err)
-	}
-	var meta struct {
-		HostVars map[string]map[string]any `json:"hostvars"`
-	}
-	if m, ok := data["_meta"]; ok {
-		_ = json.Unmarshal(m, &meta)
-	}
-	var names []string
-	for k := range data {
-		if k != "_meta" {
-			names = append(names, k)
+// unfrackPath is ansible.utils.path.unfrackpath(follow=False).
+func unfrackPath(p string) string {
+	if p == "~" || strings.HasPrefix(p, "~/") {
+		if home, err := os.UserHomeDir(); err == nil {
+			p = home + p[1:]
 		}
 	}
-	// JSON objects have no order: groups by name (as Ansible's script plugin sees a dict).
-	sortStrings(names)
-	for _, name := range names {
-		raw := data[name]
-		var g struct {
-			Hosts    []string       `json:"hosts"`
-			Children []string       `json:"children"`
-			Vars     map[string]any `json:"vars"`
+	p = os.Expand(p, func(name string) string {
+		if v, ok := os.LookupEnv(name); ok {
+			return v
 		}
-		if err := json.Unmarshal(raw, &g); err != nil {
-			var list []string
-			if json.Unmarshal(raw, &list) != nil {
-				return fmt.Errorf("inventory %s: group %s: %v", src, name, err)
-			}
-			g.Hosts = list
-		}
-		grp := inv.group(name)
-		for k, v := range g.Vars {
-			grp.Vars[k] = v
-		}
-		for _, h := range g.Hosts {
-			inv.AddHost(name, h, meta.HostVars[h])
-		}
-		for _, c := range g.Children {
-			if err := inv.AddChild(name, c); err != nil {
-				return err
-			}
-		}
-	}
-	for h, vars := range meta.HostVars {
-		if _, ok := inv.hosts[h]; ok {
-			inv.AddHost("", h, vars)
-		}
-	}
-	return nil
-}
-
-func sortStrings(s []string) {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
-}
-
-var section = regexp.MustCompile(`^\[([^\]]+?)(?::(vars|children))?\]\s*(?:[#;].*)?$`)
-
-func (inv *Inventory) loadINI(src string, b []byte) error {
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	group, kind := "ungrouped", "hosts"
-	n := 0
-	for sc.Scan() {
-		n++
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || line[0] == '#' || line[0] == ';' {
-			continue
-		}
-		if m := section.FindStringSubmatch(line); m != nil {
-			group, kind = m[1], "hosts"
-			if m[2] != "" {
-				kind = m[2]
-			}
-			inv.group(group)
-			continue
-		}
-		fields, err := splitShell(line)
-		if err != nil {
-			return fmt.Errorf("%s:%d: %v", src, n, err)
-		}
-		switch kind {
-		case "vars":
-			k, v, ok := strings.Cut(line, "=")
-			if !ok {
-				return fmt.Errorf("%s:%d: expected key=value in [%s:vars]", src, n, group)
-			}
-			inv.group(group).Vars[strings.TrimSpace(k)] = iniValue(strings.TrimSpace(v))
-		case "children":
-			if err := inv.AddChild(group, fields[0]); err != nil {
-				return fmt.Errorf("%s:%d: %v", src, n, err)
-			}
-		default:
-			vars := map[string]any{}
-			for _, f := range fields[1:] {
-				k, v, ok := strings.Cut(f, "=")
-				if !ok {
-					return fmt.Errorf("%s:%d: expected key=value host variable, got %q", src, n, f)
-				}
-				vars[k] = iniValue(v)
-			}
-			names, err := expandRange(fields[0])
-			if err != nil {
-				return fmt.Errorf("%s:%d: %v", src, n, err)
-			}
-			for _, h := range names {
-				name, port := splitHostPort(h)
-				hv := vars
-				if port != "" {
-					hv = map[string]any{"ansible_port": port}
-					for k, v := range vars {
-						hv[k] = v
-					}
-				}
-				inv.AddHost(group, name, hv)
-			}
-		}
-	}
-	return sc.Err()
-}
-
-func splitHostPort(h string) (string, string) {
-	if i := strings.LastIndex(h, ":"); i > 0 && strings.Count(h, ":") == 1 {
-		if _, err := strconv.Atoi(h[i+1:]); err == nil {
-			return h[:i], h[i+1:]
-		}
-	}
-	return h, ""
-}
-
-func iniValue(s string) any {
-	if len(s) >= 2 && (s[0] == '"' && s[len(s)-1] == '"' || s[0] == '\'' && s[len(s)-1] == '\'') {
-		return s[1 : len(s)-1]
-	}
-	if n, err := strconv.Atoi(s); err == nil {
-		return n
-	}
-	return s
-}
-
-// splitShell splits a line as shlex does (quotes, comments after #).
-func splitShell(s string) ([]string, error) {
-	var out []string
-	var cur strings.Builder
-	in := false
-	var q byte
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case q != 0:
-			if c == q {
-				q = 0
-			} else {
-				cur.WriteByte(c)
-			}
-		case c == '"' || c == '\'':
-			q, in = c, true
-		case c == '#':
-			i = len(s)
-		case c == ' ' || c == '\t':
-			if in {
-				out = append(out, cur.String())
-				cur.Reset()
-				in = false
-			}
-		default:
-			cur.WriteByte(c)
-			in = true
-		}
-	}
-	if q != 0 {
-		return nil, fmt.Errorf("unclosed quote")
-	}
-	if in {
-		out = append(out, cur.String())
-	}
-	return out, nil
-}
-
-var hostRange = regexp.MustCompile(`^(.*?)\[([0-9]+|[a-z]):([0-9]+|[a-z])(?::([0-9]+))?\](.*)$`)
-
-// expandRange expands web[01:03].example → web01.example … (and [a:c]).
-func expandRange(pattern string) ([]string, error) {
-	m := hostRange.FindStringSubmatch(pattern)
-	if m == nil {
-		return []string{pattern}, nil
-	}
-	step := 1
-	if m[4] != "" {
-		step, _ = strconv.Atoi(m[4])
-		if step < 1 {
-			return nil, fmt.Errorf("bad range step in %s", pattern)
-		}
-	}
-	var items []string
-	if a, err := strconv.Atoi(m[2]); err == nil {
-		z, err := strconv.Atoi(m[3])
-		if err != nil || z < a {
-			return nil, fmt.Errorf("bad range in %s", pattern)
-		}
-		width := 0
-		if len(m[2]) > 1 && m[2][0] == '0' {
-			width = len(m[2])
-		}
-		for i := a; i <= z; i += step {
-			items = append(items, fmt.Sprintf("%0*d", width, i))
-		}
-	} else {
-		if m[3] < m[2] {
-			return nil, fmt.Errorf("bad range in %s", pattern)
-		}
-		for c := m[2][0]; c <= m[3][0]; c += byte(step) {
-			items = append(items, string(c))
-		}
-	}
-	var out []string
-	for _, it := range items {
-		rest, err := expandRange(m[5])
-		if err != nil {
-			return nil, err
-		}
-		for _, r := range rest {
-			out = append(out, m[1]+it+r)
-		}
-	}
-	return out, nil
-}
-
-func (inv *Inventory) loadYAML(src string, b []byte) error {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(b, &doc); err != nil {
-		return fmt.Errorf("inventory %s: %v", src, err)
-	}
-	if len(doc.Content) == 0 {
-		return nil
-	}
-	root := doc.Content[0]
-	if root.Kind != yaml.MappingNode {
-		return fmt.Errorf("inventory %s: the top level must be a mapping of groups", src)
-	}
-	for i := 0; i+1 < len(root.Content); i += 2 {
-		if err := inv.yamlGroup(src, root.Content[i].Value, root.Content[i+1]); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (inv *Inventory) yamlGroup(src, name string, n *yaml.Node) error {
-	g := inv.group(name)
-	if n.Kind != yaml.MappingNode {
-		if n.Tag == "!!null" {
-			return nil
-		}
-		return fmt.Errorf("%s:%d: group %s must be a mapping", src, n.Line, name)
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		key, val := n.Content[i].Value, n.Content[i+1]
-		switch key {
-		case "hosts":
-			if val.Kind != yaml.MappingNode {
-				if val.Tag == "!!null" {
-					continue
-				}
-				return fmt.Errorf("%s:%d: hosts of %s must be a mapping", src, val.Line, name)
-			}
-			for j := 0; j+1 < len(val.Content); j += 2 {
-				var vars map[string]any
-				_ = val.Content[j+1].Decode(&vars)
-				names, err := expandRange(val.Content[j].Value)
-				if err != nil {
-					return err
-				}
-				for _, h := range names {
-					inv.AddHost(name, h, vars)
-				}
-			}
-		case "vars":
-			var vars map[string]any
-			if err := val.Decode(&vars); err != nil {
-				return fmt.Errorf("%s:%d: vars of %s: %v", src, val.Line, name, err)
-			}
-			for k, v := range vars {
-				g.Vars[k] = v
-			}
-		case "children":
-			if val.Kind != yaml.MappingNode {
-				if val.Tag == "!!null" {
-					continue
-				}
-				return fmt.Errorf("%s:%d: children of %s must be a mapping", src, val.Line, name)
-			}
-			for j := 0; j+1 < len(val.Content); j += 2 {
-				child := val.Content[j].Value
-				if err := inv.AddChild(name, child); err != nil {
-					return err
-				}
-				if err := inv.yamlGroup(src, child, val.Content[j+1]); err != nil {
-					return err
-				}
-			}
-		default:
-			return fmt.Errorf("%s:%d: group %s: unknown key %q", src, n.Content[i].Line, name, key)
-		}
-	}
-	return nil
+		return "$" + name
+	})
+	return filepath.Clean(absPath(p))
 }

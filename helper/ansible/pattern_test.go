@@ -78,7 +78,7 @@ env=prod
 		}
 	}
 	h, _ := inv.Host("db1")
-	if h.Vars["ansible_host"] != "10.0.0.1" || h.Vars["ansible_port"] != "2222" || h.Vars["env"] != "prod" {
+	if h.Vars["ansible_host"] != "10.0.0.1" || h.Vars["ansible_port"] != 2222 || h.Vars["env"] != "prod" {
 		t.Errorf("db1 vars %v", h.Vars)
 	}
 	h, _ = inv.Host("c1")
