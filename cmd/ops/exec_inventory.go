@@ -31,7 +31,7 @@ func (d *deps) loadInventory(ctx context.Context, o execOptions) (*ansible.Inven
 			sources = []string{"/etc/ansible/hosts"}
 		}
 	}
-	inv, err := ansible.Load(ctx, sources)
+	inv, err := openInventory(ctx, sources, o.extraVars, "")
 	if err != nil {
 		return nil, nil, err
 	}
@@ -95,26 +95,34 @@ func (d *deps) targets(inv *ansible.Inventory, hosts []string, o execOptions) ([
 	}
 	var out []fanout.Target
 	for _, name := range hosts {
-		h, _ := inv.Host(name)
-		addr := varString(h.Vars, "ansible_host", name)
+		// ansible_host/port/user/key with their aliases, templated.
+		c, err := inv.Connection(name)
+		if err != nil {
+			return nil, usageError{err}
+		}
+		addr := c.Host
+		if addr == "" {
+			addr = name
+		}
 		dest, err := r.Resolve(addr)
 		if err != nil {
 			return nil, fmt.Errorf("host %s: %v", name, err)
 		}
 		port := dest.Port
-		if p := varString(h.Vars, "ansible_port", ""); p != "" {
-			if port, err = strconv.Atoi(p); err != nil {
-				return nil, fmt.Errorf("host %s: bad ansible_port %q", name, p)
-			}
+		if c.Port != 0 {
+			port = c.Port
 		}
-		user := varString(h.Vars, "ansible_user", "")
+		user := c.User
 		for _, u := range []string{o.user, d.getenv("ANSIBLE_REMOTE_USER"), r.User(addr), localUser()} {
 			if user == "" {
 				user = u
 			}
 		}
 		t := fanout.Target{Name: name, Addr: net.JoinHostPort(dest.Host, strconv.Itoa(port)), User: user}
-		keyFile := varString(h.Vars, "ansible_ssh_private_key_file", o.privateKey)
+		keyFile := c.PrivateKeyFile
+		if keyFile == "" {
+			keyFile = o.privateKey
+		}
 		if keyFile != "" {
 			if t.Signers, err = loadKey(keyFile); err != nil {
 				return nil, fmt.Errorf("host %s: private key: %v", name, err)
@@ -123,13 +131,6 @@ func (d *deps) targets(inv *ansible.Inventory, hosts []string, o execOptions) ([
 		out = append(out, t)
 	}
 	return out, nil
-}
-
-func varString(vars map[string]any, key, def string) string {
-	if v, ok := vars[key]; ok && v != nil {
-		return fmt.Sprint(v)
-	}
-	return def
 }
 
 // becomePassword asks once, on stderr, and reads the answer from the
