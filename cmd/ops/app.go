@@ -27,8 +27,11 @@ type deps struct {
 	streams
 	inFile *os.File // stdin, when it is a file (for terminal checks)
 	getenv func(string) string
-	cfg    *opsconfig.Config
-	header *runlog.Header // the run being recorded, if any
+	// lookupEnv tells a variable set empty from one unset (Ansible's
+	// settings do); nil: os.LookupEnv.
+	lookupEnv func(string) (string, bool)
+	cfg       *opsconfig.Config
+	header    *runlog.Header // the run being recorded, if any
 	// secret masks a value (a password ops asked for) in the run being
 	// recorded; a no-op when none is.
 	secret func(string)
@@ -111,6 +114,7 @@ func newApp(d *deps) *cli.App {
 			localContainerCommand(d),
 			superviseCommand(d),
 			execCommand(d),
+			inventoryCommand(d),
 			logCommand(d),
 			sshGitCommand(d),
 		},

@@ -76,6 +76,28 @@ func runConfig(d *deps, o configOptions) error {
 	if err := w.Flush(); err != nil {
 		return err
 	}
+	// What ops exec and ops inventory take from ansible.cfg, as ansible
+	// finds it here.
+	if acfg, err := d.ansibleConfig(); err != nil {
+		fmt.Fprintf(d.out, "# ansible.cfg: %v\n", err)
+	} else {
+		path := acfg.Path
+		if path == "" {
+			path = "(none found)"
+		}
+		fmt.Fprintf(d.out, "# ansible.cfg: %s\n", path)
+		w := tabwriter.NewWriter(d.out, 0, 4, 2, ' ', 0)
+		for _, st := range acfg.Settings {
+			val := st.Value
+			if st.Unset || val == "" {
+				val = "-"
+			}
+			fmt.Fprintf(w, "#   [%s] %s\t%s\t%s\t%s\n", st.Section, st.Key, val, st.Origin, st.Env)
+		}
+		if err := w.Flush(); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintln(d.out, "# read through libraries (secrets masked):")
 	for _, e := range credentialEnv {
 		val := d.getenv(e.name)

@@ -12,7 +12,6 @@ import (
 
 	"github.com/spf13/pflag"
 	"github.com/urfave/cli/v2"
-	"golang.org/x/crypto/ssh"
 
 	"github.com/ops-team/ops/helper/fanout"
 	"github.com/ops-team/ops/helper/sshx"
@@ -57,6 +56,7 @@ func parseExecArgs(args []string) (execOptions, error) {
 	if err := checkRefused("exec", fs); err != nil {
 		return o, err
 	}
+	o.record(fs)
 	if err := o.check("exec"); err != nil {
 		return o, err
 	}
@@ -155,14 +155,22 @@ func scriptCommand(script []byte, args []string) string {
 }
 
 func runExec(ctx context.Context, d *deps, o execOptions) error {
-	inv, hosts, err := d.loadInventory(ctx, o)
+	acfg, err := d.ansibleConfig()
+	if err != nil {
+		return err
+	}
+	o.applyConfig(acfg)
+	if err := o.check("exec"); err != nil {
+		return err
+	}
+	inv, hosts, err := d.loadInventory(ctx, o, acfg)
 	if err != nil {
 		return err
 	}
 	if len(hosts) == 0 {
 		return fmt.Errorf("no hosts matched %q", o.pattern)
 	}
-	targets, err := d.targets(inv, hosts, o)
+	targets, err := d.targets(inv, hosts, o, acfg)
 	if err != nil {
 		return err
 	}
@@ -181,7 +189,7 @@ func runExec(ctx context.Context, d *deps, o execOptions) error {
 		fo.Command = sshx.CommandLine(o.args)
 	}
 	sock := d.getenv("SSH_AUTH_SOCK")
-	anyKey := o.privateKey != ""
+	anyKey := false
 	for _, t := range targets {
 		anyKey = anyKey || len(t.Signers) > 0
 	}
@@ -207,15 +215,6 @@ func runExec(ctx context.Context, d *deps, o execOptions) error {
 		return errors.New("no SSH key: SSH_AUTH_SOCK is unset and no --private-key or ansible_ssh_private_key_file")
 	} else if o.forwardAgent {
 		return usagef("--forward-agent: SSH_AUTH_SOCK is unset: there is no agent to forward")
-	}
-	if strings.EqualFold(d.getenv("ANSIBLE_HOST_KEY_CHECKING"), "false") {
-		fo.HostKey = ssh.InsecureIgnoreHostKey()
-	} else {
-		hk := &sshx.HostKeys{Path: d.cfg.Path("ssh.known_hosts"), AcceptNew: true}
-		if err := hk.Check(); err != nil {
-			return err
-		}
-		fo.HostKey = hk.Callback()
 	}
 	if o.askBecomePass {
 		pw, err := d.becomePassword(ctx)

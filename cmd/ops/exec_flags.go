@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/ops-team/ops/helper/ansible"
 )
 
 // Ansible's ad-hoc flag grammar, declared once (POSIX short flags that
@@ -39,6 +41,44 @@ type fanFlags struct {
 	forwardAgent   bool
 	raw            bool
 	verbose        int
+	// given names the flags given on the command line (ansible.cfg's
+	// settings apply to the others).
+	given map[string]bool
+}
+
+// record notes which flags were given.
+func (f *fanFlags) record(fs *pflag.FlagSet) {
+	f.given = map[string]bool{}
+	fs.Visit(func(fl *pflag.Flag) { f.given[fl.Name] = true })
+}
+
+// applyConfig takes ansible.cfg's settings (and their ANSIBLE_* variables)
+// for what the command line did not give.
+func (f *fanFlags) applyConfig(c *ansible.ConfigFile) {
+	if !f.given["timeout"] && c.Timeout > 0 {
+		f.connectTimeout = time.Duration(c.Timeout) * time.Second
+	}
+	if !f.given["become-user"] && c.BecomeUser != "" {
+		f.becomeUser = c.BecomeUser
+	}
+	if !f.given["become"] && !f.given["ask-become-pass"] && c.Become {
+		f.become = true
+	}
+	if !f.given["become-method"] && c.BecomeMethod != "" {
+		f.becomeMethod = c.BecomeMethod
+	}
+	if !f.given["private-key"] && !f.given["key-file"] && c.PrivateKeyFile != "" {
+		f.privateKey = c.PrivateKeyFile
+	}
+	if !f.given["user"] && c.RemoteUser != "" {
+		f.user = c.RemoteUser
+	}
+	if !f.given["ssh-common-args"] {
+		f.sshCommonArgs = c.SSHCommonArgs
+	}
+	if !f.given["ssh-extra-args"] {
+		f.sshExtraArgs = c.SSHExtraArgs
+	}
 }
 
 func (f *fanFlags) declare(fs *pflag.FlagSet) {

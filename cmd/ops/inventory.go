@@ -52,6 +52,11 @@ func inventoryCommand(d *deps) *cli.Command {
 				inventories: inv, extraVars: extra, limit: c.String("limit"), playbookDir: c.String("playbook-dir"),
 				list: c.Bool("list"), host: c.String("host"), graph: c.Bool("graph"),
 			}
+			acfg, err := d.ansibleConfig()
+			if err != nil {
+				return err
+			}
+			o.defaultSources = acfg.Inventory
 			switch {
 			case c.NArg() > 1:
 				return usagef("inventory: unexpected %q", c.Args().Get(1))

@@ -17,7 +17,14 @@ import (
 func runInventoryArgs(t *testing.T, env map[string]string, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	d := &deps{streams: streams{in: strings.NewReader(""), out: &out, err: &errb}, getenv: func(k string) string { return env[k] }}
+	if env == nil {
+		env = map[string]string{}
+	}
+	if _, ok := env["HOME"]; !ok {
+		env["HOME"] = t.TempDir() // no ~/.ansible.cfg of the machine's
+	}
+	d := &deps{streams: streams{in: strings.NewReader(""), out: &out, err: &errb}, getenv: func(k string) string { return env[k] },
+		lookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}
 	app := &cli.App{Name: "ops", Commands: []*cli.Command{inventoryCommand(d)}, ExitErrHandler: func(*cli.Context, error) {}}
 	ctx := context.Background()
 	err := app.RunContext(ctx, append([]string{"ops", "inventory"}, args...))

@@ -62,6 +62,10 @@ type Target struct {
 	// HostKeyAlgorithms to ask the host for (those known_hosts holds for
 	// it); nil: Options.HostKeyAlgorithms; empty: any.
 	HostKeyAlgorithms []string
+	// Become and BecomeUser override the run's for this host (Ansible's
+	// ansible_become, ansible_become_user); nil, "": the run's.
+	Become     *bool
+	BecomeUser string
 	// Jump are the hosts the target is reached through, in the order they
 	// are connected (ProxyJump, -J): its TCP connection is a tunnel
 	// through the last one. Targets behind the same hops share one
@@ -231,6 +235,12 @@ func runOne(ctx context.Context, t Target, o Options, token string, mu *sync.Mut
 	timer := time.AfterFunc(o.ConnectTimeout, func() { cancel(errConnectTimeout) })
 	defer func() { timer.Stop() }()
 
+	if t.Become != nil {
+		o.Become = *t.Become
+	}
+	if t.BecomeUser != "" {
+		o.BecomeUser = t.BecomeUser
+	}
 	conn, sc, chans, reqs, err := dial(hctx, t, o, hs, jumps)
 	hs.done(err == nil)
 	if err != nil {

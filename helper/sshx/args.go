@@ -121,9 +121,8 @@ func (a *SSHArgs) ParseWords(words []string) error {
 				}
 				err = a.set("ProxyJump", val)
 			case 'F':
-				if a.ConfigFile == "" {
-					a.ConfigFile = val
-				}
+				// ssh(1) takes the last -F (checked with ssh -G).
+				a.ConfigFile = val
 			case 'i':
 				a.Identities = append(a.Identities, val)
 			case 'p':

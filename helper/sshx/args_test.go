@@ -47,6 +47,7 @@ func TestParseSSHArgs(t *testing.T) {
 		{in: "-J b -o ProxyJump=c", want: SSHArgs{Jump: []string{"b"}}},
 		{in: "-o 'ProxyJump none'", want: SSHArgs{NoJump: true}},
 		{in: "-F ~/.ssh/other -i k1 -o IdentityFile=k2 -ik3", want: SSHArgs{ConfigFile: "~/.ssh/other", Identities: []string{"k1", "k2", "k3"}}},
+		{in: "-F first -F last", want: SSHArgs{ConfigFile: "last"}},
 		{in: "-p 2222 -o Port=22", want: SSHArgs{Port: 2222}},
 		{in: "-p22", want: SSHArgs{Port: 22}},
 		{in: "-p 0", bad: "bad Port"},
