@@ -78,7 +78,9 @@ func (p *jumpPool) tunnel(ctx context.Context, chain []JumpHop, addr string) (ne
 			return nil, &jumpError{hop: jc.hop.name(), waiting: "jump host " + jc.hop.name() + ": no SSH handshake", err: context.Cause(ctx)}
 		}
 		if jc.err != nil {
-			return nil, &jumpError{hop: jc.hop.name(), err: jc.err}
+			// Its own bound may fire as the jump host's dial fails: either
+			// way the jump host is what it waited for.
+			return nil, &jumpError{hop: jc.hop.name(), waiting: "jump host " + jc.hop.name() + ": no SSH handshake", err: jc.err}
 		}
 		via = jc.client
 	}
