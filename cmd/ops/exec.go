@@ -33,6 +33,46 @@ type execOptions struct {
 	args    []string // the command, or the script's arguments
 }
 
+// fanoutAuth sets the run's authentication: the agent (a pool of
+// connections, bounded calls) and, with --forward-agent, the agent the
+// targets see (restricted by ssh.agent_keys: matching no key is exit 2).
+// Without an agent, some host must have a key of its own.
+func (d *deps) fanoutAuth(fo *fanout.Options, targets []fanout.Target, o fanFlags) (func(), error) {
+	sock := d.getenv("SSH_AUTH_SOCK")
+	anyKey := false
+	for _, t := range targets {
+		anyKey = anyKey || len(t.Signers) > 0
+	}
+	if sock == "" {
+		switch {
+		case o.forwardAgent:
+			return nil, usagef("--forward-agent: SSH_AUTH_SOCK is unset: there is no agent to forward")
+		case !anyKey:
+			return nil, errors.New("no SSH key: SSH_AUTH_SOCK is unset and no --private-key or ansible_ssh_private_key_file")
+		}
+		return func() {}, nil
+	}
+	pool, err := sshx.DialAgentPool(sock, min(o.forks, 64), o.connectTimeout)
+	if err != nil {
+		return nil, err
+	}
+	fo.Auth = pool.Auth
+	if o.forwardAgent {
+		conn, err := pool.Forwarding()
+		if err != nil {
+			pool.Close()
+			return nil, err
+		}
+		fwd, err := sshx.NewForwardedAgent(conn, d.cfg.List("ssh.agent_keys"))
+		if err != nil {
+			pool.Close()
+			return nil, usagef("--forward-agent: %v (ssh.agent_keys)", err)
+		}
+		fo.ForwardAgent = fwd
+	}
+	return pool.Close, nil
+}
+
 // execFlagSet declares ops exec's flags on o.
 func execFlagSet(o *execOptions) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("exec", pflag.ContinueOnError)
@@ -188,34 +228,11 @@ func runExec(ctx context.Context, d *deps, o execOptions) error {
 	} else {
 		fo.Command = sshx.CommandLine(o.args)
 	}
-	sock := d.getenv("SSH_AUTH_SOCK")
-	anyKey := false
-	for _, t := range targets {
-		anyKey = anyKey || len(t.Signers) > 0
+	closeAgent, err := d.fanoutAuth(&fo, targets, o.fanFlags)
+	if err != nil {
+		return err
 	}
-	if sock != "" {
-		pool, err := sshx.DialAgentPool(sock, min(o.forks, 64), o.connectTimeout)
-		if err != nil {
-			return err
-		}
-		defer pool.Close()
-		fo.Auth = pool.Auth
-		if o.forwardAgent {
-			conn, err := pool.Forwarding()
-			if err != nil {
-				return err
-			}
-			fwd, err := sshx.NewForwardedAgent(conn, d.cfg.List("ssh.agent_keys"))
-			if err != nil {
-				return usagef("--forward-agent: %v (ssh.agent_keys)", err)
-			}
-			fo.ForwardAgent = fwd
-		}
-	} else if !anyKey {
-		return errors.New("no SSH key: SSH_AUTH_SOCK is unset and no --private-key or ansible_ssh_private_key_file")
-	} else if o.forwardAgent {
-		return usagef("--forward-agent: SSH_AUTH_SOCK is unset: there is no agent to forward")
-	}
+	defer closeAgent()
 	if o.askBecomePass {
 		pw, err := d.becomePassword(ctx)
 		if err != nil {
