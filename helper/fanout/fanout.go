@@ -139,18 +139,7 @@ var (
 // in target order. Cancelling ctx ends it: hosts not started are not
 // started, running commands are signalled and their connections closed.
 func Run(ctx context.Context, targets []Target, o Options) []Result {
-	if o.Forks < 1 {
-		o.Forks = 1
-	}
-	if o.ConnectTimeout <= 0 {
-		o.ConnectTimeout = 10 * time.Second
-	}
-	if o.LineLimit <= 0 {
-		o.LineLimit = DefaultLineLimit
-	}
-	if o.KeepLimit <= 0 {
-		o.KeepLimit = DefaultKeepLimit
-	}
+	o = o.withDefaults()
 	if o.Deadline > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, o.Deadline, errDeadline)
@@ -203,6 +192,23 @@ func Run(ctx context.Context, targets []Target, o Options) []Result {
 	return results
 }
 
+// withDefaults fills in the defaults of the fields left zero.
+func (o Options) withDefaults() Options {
+	if o.Forks < 1 {
+		o.Forks = 1
+	}
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = 10 * time.Second
+	}
+	if o.LineLimit <= 0 {
+		o.LineLimit = DefaultLineLimit
+	}
+	if o.KeepLimit <= 0 {
+		o.KeepLimit = DefaultKeepLimit
+	}
+	return o
+}
+
 func randomToken() string {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
@@ -221,8 +227,9 @@ func notStarted(ctx context.Context, o Options, r Result, when string) Result {
 	return r
 }
 
-// runOne runs the command on one host. Every wait on the host ends when
-// its connection closes, and one context decides when that happens: the
+// runOne runs the command on one host: it dials, runs the command on the
+// connection (session) and closes it. Every wait on the host ends when its
+// connection closes, and one context decides when that happens: the
 // connect timeout until the host answers the exec request, the command
 // timeout after it, and the run's deadline and interrupt all along. Its
 // cause then classifies the host.
@@ -230,32 +237,94 @@ func runOne(ctx context.Context, t Target, o Options, token string, mu *sync.Mut
 	start := time.Now()
 	r = Result{Host: t.Name, Exit: -1}
 	defer func() { r.Duration = time.Since(start) }()
-	hctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	timer := time.AfterFunc(o.ConnectTimeout, func() { cancel(errConnectTimeout) })
-	defer func() { timer.Stop() }()
+	h := newHostRun(ctx, t, forTarget(o, t), token, mu)
+	defer h.end()
+	h.timer.Reset(o.ConnectTimeout)
+	hc, err := h.connect(hs, jumps, nil)
+	if err != nil {
+		return h.unreachable(r, err)
+	}
+	defer hc.sc.Close()
+	r, _, _ = h.session(hc, r)
+	return r
+}
 
+// forTarget gives the target's become settings precedence over the run's
+// (as Ansible's ansible_become and ansible_become_user over the play's).
+func forTarget(o Options, t Target) Options {
 	if t.Become != nil {
 		o.Become = *t.Become
 	}
 	if t.BecomeUser != "" {
 		o.BecomeUser = t.BecomeUser
 	}
-	conn, sc, chans, reqs, err := dial(hctx, t, o, hs, jumps)
+	return o
+}
+
+// hostRun is one command on one host: its bounds and what it runs.
+type hostRun struct {
+	ctx    context.Context // the run's: deadline and interrupt
+	hctx   context.Context // the host's: ends with any of its bounds
+	cancel context.CancelCauseFunc
+	// timer is the bound now running: the connect timeout (stopped until
+	// a phase arms it), then the command timeout.
+	timer *time.Timer
+	t     Target
+	o     Options // with the command's fields
+	token string
+	mu    *sync.Mutex // serialises OnLine
+}
+
+func newHostRun(ctx context.Context, t Target, o Options, token string, mu *sync.Mutex) *hostRun {
+	h := &hostRun{ctx: ctx, t: t, o: o, token: token, mu: mu}
+	h.hctx, h.cancel = context.WithCancelCause(ctx)
+	h.timer = time.AfterFunc(time.Hour, func() { h.cancel(errConnectTimeout) })
+	h.timer.Stop()
+	return h
+}
+
+// end releases the host's bounds.
+func (h *hostRun) end() {
+	h.timer.Stop()
+	h.cancel(nil)
+}
+
+// connect dials within the host's bounds (the caller arms the connect
+// timeout), through the handshake slot hs, and starts serving the
+// connection.
+func (h *hostRun) connect(hs *slot, jumps *jumpPool, onEnd func(*hostConn)) (*hostConn, error) {
+	conn, sc, chans, reqs, err := dial(h.hctx, h.t, h.o, hs, jumps)
 	hs.done(err == nil)
 	if err != nil {
-		waiting := t.Addr + ": no SSH handshake"
-		var je *jumpError
-		if errors.As(err, &je) && je.waiting != "" {
-			waiting = je.waiting
-		}
-		return beforeCommand(ctx, hctx, o, r, waiting, err)
+		return nil, err
 	}
-	defer sc.Close()
+	return newHostConn(conn, sc, chans, reqs, h.o.ForwardAgent, onEnd), nil
+}
+
+// unreachable classifies a failed connect.
+func (h *hostRun) unreachable(r Result, err error) Result {
+	waiting := h.t.Addr + ": no SSH handshake"
+	var je *jumpError
+	if errors.As(err, &je) && je.waiting != "" {
+		waiting = je.waiting
+	}
+	return beforeCommand(h.ctx, h.hctx, h.o, r, waiting, err)
+}
+
+// session runs the command over hc. The session set-up (open, agent and
+// exec requests) gets a connect timeout of its own, the command the
+// command timeout; when a bound fires, the connection is closed (after
+// asking the command to stop, if it was interrupted). kept: the connection
+// is fit for another command (no bound fired, the session closed, the
+// connection is up). lost: the connection was found dead before the host
+// answered the session open, within the host's bounds (it may be dialled
+// again); r is then the host's result if it is not.
+func (h *hostRun) session(hc *hostConn, r Result) (_ Result, kept, lost bool) {
+	t, o := h.t, h.o
 	var running atomic.Bool
 	var session ssh.Channel
-	stop := context.AfterFunc(hctx, func() {
-		if running.Load() && ctx.Err() != nil {
+	stop := context.AfterFunc(h.hctx, func() {
+		if running.Load() && h.ctx.Err() != nil {
 			// Interrupted: ask the command to stop, briefly (a host that
 			// reads nothing must not hold the close).
 			sent := make(chan struct{})
@@ -268,68 +337,79 @@ func runOne(ctx context.Context, t Target, o Options, token string, mu *sync.Mut
 			case <-time.After(100 * time.Millisecond):
 			}
 		}
-		conn.Close()
+		hc.conn.Close()
 	})
-	defer stop()
-	// Setting up the session gets a connect timeout of its own.
-	timer.Reset(o.ConnectTimeout)
-	attach := make(chan (<-chan *ssh.Request), 1)
-	exit, status := make(chan exitInfo, 1), make(chan exitInfo, 1)
-	go serve(chans, reqs, attach, o.ForwardAgent, status, exit)
-	ch, chReqs, err := sc.OpenChannel("session", nil)
-	if err != nil {
-		close(attach)
-		return beforeCommand(ctx, hctx, o, r, t.Addr+": no answer to the session open", fmt.Errorf("%s: session: %v", t.Addr, err))
+	defer func() {
+		h.timer.Stop()
+		if !stop() || hc.ended() {
+			kept = false
+		}
+	}()
+	h.timer.Reset(o.ConnectTimeout)
+	openFailed := func(err error) (Result, bool, bool) {
+		var refused *ssh.OpenChannelError
+		lost := h.hctx.Err() == nil && !errors.As(err, &refused)
+		return beforeCommand(h.ctx, h.hctx, o, r, t.Addr+": no answer to the session open", fmt.Errorf("%s: session: %v", t.Addr, err)), false, lost
 	}
-	attach <- chReqs
-	close(attach)
+	if hc.ended() {
+		return openFailed(errors.New("the connection was lost"))
+	}
+	ch, chReqs, err := hc.sc.OpenChannel("session", nil)
+	if err != nil {
+		if err == io.EOF {
+			err = errors.New("the connection was lost")
+		}
+		return openFailed(err)
+	}
+	w := newSessionWatch(chReqs)
+	hc.watch(w)
 	defer ch.Close()
 	if o.ForwardAgent != nil {
 		if _, err := ch.SendRequest("auth-agent-req@openssh.com", true, nil); err != nil {
-			return beforeCommand(ctx, hctx, o, r, t.Addr+": no answer to the agent request", fmt.Errorf("%s: agent request: %v", t.Addr, err))
+			return beforeCommand(h.ctx, h.hctx, o, r, t.Addr+": no answer to the agent request", fmt.Errorf("%s: agent request: %v", t.Addr, err)), false, false
 		}
 	}
-	okExec, err := ch.SendRequest("exec", true, ssh.Marshal(struct{ Command string }{wrap(o, token)}))
+	okExec, err := ch.SendRequest("exec", true, ssh.Marshal(struct{ Command string }{wrap(o, h.token)}))
 	if err != nil {
-		return beforeCommand(ctx, hctx, o, r, t.Addr+": no answer to the exec request", fmt.Errorf("%s: exec request: %v", t.Addr, err))
+		return beforeCommand(h.ctx, h.hctx, o, r, t.Addr+": no answer to the exec request", fmt.Errorf("%s: exec request: %v", t.Addr, err)), false, false
 	}
 	if !okExec {
 		r.Status, r.Error = Failed, "start: the host refused the command"
-		return r
+		return r, true, false
 	}
 	// The host answered: from here the command timeout bounds the wait.
 	// A timer that already fired may not have cancelled yet: wait for it,
 	// and let its cause (or the run's) classify the host.
-	if !timer.Stop() {
-		<-hctx.Done()
+	if !h.timer.Stop() {
+		<-h.hctx.Done()
 	}
-	if hctx.Err() != nil {
-		return beforeCommand(ctx, hctx, o, r, t.Addr+": no answer to the exec request", fmt.Errorf("%s: exec request: %v", t.Addr, context.Cause(hctx)))
+	if h.hctx.Err() != nil {
+		return beforeCommand(h.ctx, h.hctx, o, r, t.Addr+": no answer to the exec request", fmt.Errorf("%s: exec request: %v", t.Addr, context.Cause(h.hctx))), false, false
 	}
 	if o.CommandTimeout > 0 {
-		timer = time.AfterFunc(o.CommandTimeout, func() { cancel(errCommandTimeout) })
+		h.timer = time.AfterFunc(o.CommandTimeout, func() { h.cancel(errCommandTimeout) })
 	}
 	session = ch
 	running.Store(true)
 
-	var kept *keep
+	var keepOut *keep
 	if o.Collect {
-		kept = &keep{room: o.KeepLimit}
+		keepOut = &keep{room: o.KeepLimit}
 	}
 	emit := func(stderr bool) func([]byte, bool) {
 		return func(line []byte, cut bool) {
-			if kept != nil {
-				kept.add(stderr, line, cut)
+			if keepOut != nil {
+				keepOut.add(stderr, line, cut)
 			}
 			if o.OnLine != nil {
-				mu.Lock()
+				h.mu.Lock()
 				o.OnLine(t.Name, stderr, line, cut)
-				mu.Unlock()
+				h.mu.Unlock()
 			}
 		}
 	}
 	stdout := newLines(o.LineLimit, emit(false))
-	become := &becomeWatch{token: token, stdin: channelStdin{ch}, body: o.Stdin, active: o.Become}
+	become := &becomeWatch{token: h.token, stdin: channelStdin{ch}, body: o.Stdin, active: o.Become}
 	stderr := newLines(o.LineLimit, emit(true))
 	stderr.filter = become.line
 	if o.Become && o.BecomePassword != nil {
@@ -346,15 +426,15 @@ func runOne(ctx context.Context, t Target, o Options, token string, mu *sync.Mut
 	}
 	_, _ = io.Copy(stdout, ch)
 	<-stderrDone
-	ex := waitExit(exit, status)
+	ex, closed := waitExit(w.exit, w.status)
 	stdout.flush()
 	stderr.flush()
 	r.Dropped = stdout.dropped + stderr.dropped
-	if kept != nil {
-		r.Stdout, r.Stderr = kept.stdout.Bytes(), kept.stderr.Bytes()
-		r.Dropped += kept.dropped
+	if keepOut != nil {
+		r.Stdout, r.Stderr = keepOut.stdout.Bytes(), keepOut.stderr.Bytes()
+		r.Dropped += keepOut.dropped
 	}
-	switch cause := context.Cause(hctx); {
+	switch cause := context.Cause(h.hctx); {
 	case become.rejected:
 		r.Status, r.Error = Failed, "the become password was rejected"
 	case ex.got && ex.status == 0:
@@ -368,12 +448,12 @@ func runOne(ctx context.Context, t Target, o Options, token string, mu *sync.Mut
 		r.Status, r.Error = TimedOut, fmt.Sprintf("command timed out after %s", o.CommandTimeout)
 	case errors.Is(cause, errDeadline):
 		r.Status, r.Error = TimedOut, fmt.Sprintf("still running at the run's deadline (%s)", o.Deadline)
-	case ctx.Err() != nil:
+	case h.ctx.Err() != nil:
 		r.Status, r.Error = Interrupted, "interrupted while running"
 	default:
 		r.Status, r.Error = Failed, "connection lost: the host gave no exit status"
 	}
-	return r
+	return r, closed && h.hctx.Err() == nil, false
 }
 
 // exitGrace is how long a host that gave its exit status and closed its
@@ -382,21 +462,22 @@ const exitGrace = time.Second
 
 // waitExit waits for the session to close (or the connection, with the
 // host's bounds), and no longer than exitGrace once the host has given
-// its exit status: then that status stands, and the connection is closed.
-func waitExit(exit, status <-chan exitInfo) exitInfo {
+// its exit status: then that status stands (closed is false), and the
+// connection is to be closed.
+func waitExit(exit, status <-chan exitInfo) (_ exitInfo, closed bool) {
 	var got exitInfo
 	select {
 	case ex := <-exit:
-		return ex
+		return ex, true
 	case got = <-status:
 	}
 	t := time.NewTimer(exitGrace)
 	defer t.Stop()
 	select {
 	case ex := <-exit:
-		return ex
+		return ex, true
 	case <-t.C:
-		return got
+		return got, false
 	}
 }
 

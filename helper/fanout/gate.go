@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,7 +34,9 @@ type gate struct {
 	minD     time.Duration
 	growth   float64       // per handshake no slower than twice the fastest
 	silence  time.Duration // a handshake that hears nothing this long stops counting
-	wake     chan struct{} // one waiter: Run's loop
+	// waiters wait for room in arrival order (Run's loop is the only
+	// one; a Pool's hosts that dial each wait here), each woken alone.
+	waiters []chan struct{}
 }
 
 const (
@@ -45,7 +48,7 @@ const (
 
 // newGate: fixed > 0 pins the limit; otherwise it adapts up to max.
 func newGate(max, fixed int) *gate {
-	g := &gate{max: float64(max), growth: gateGrowth, silence: gateSilence, wake: make(chan struct{}, 1)}
+	g := &gate{max: float64(max), growth: gateGrowth, silence: gateSilence}
 	if fixed > 0 {
 		g.limit, g.fixed = float64(min(fixed, max)), true
 	} else {
@@ -64,11 +67,11 @@ type slot struct {
 	freed atomic.Bool
 }
 
-// acquire waits for room; only one goroutine calls it at a time.
+// acquire waits for room, behind those that came before.
 func (g *gate) acquire(ctx context.Context) (*slot, error) {
-	for {
+	for first := true; ; first = false {
 		g.mu.Lock()
-		if float64(g.inflight) < g.limit {
+		if float64(g.inflight) < g.limit && (len(g.waiters) == 0 || !first) {
 			g.inflight++
 			silence := max(g.silence, 4*g.minD)
 			g.mu.Unlock()
@@ -84,12 +87,39 @@ func (g *gate) acquire(ctx context.Context) (*slot, error) {
 			}))
 			return s, nil
 		}
+		w := make(chan struct{}, 1)
+		if first {
+			g.waiters = append(g.waiters, w)
+		} else {
+			// Woken but the room went (the limit shrank): first in line again.
+			g.waiters = append([]chan struct{}{w}, g.waiters...)
+		}
 		g.mu.Unlock()
 		select {
-		case <-g.wake:
+		case <-w:
 		case <-ctx.Done():
+			g.mu.Lock()
+			if i := slices.Index(g.waiters, w); i >= 0 {
+				g.waiters = slices.Delete(g.waiters, i, i+1)
+			}
+			g.mu.Unlock()
+			select {
+			case <-w: // woken as it gave up: the room goes to the next one
+				g.mu.Lock()
+				g.wakeLocked()
+				g.mu.Unlock()
+			default:
+			}
 			return nil, ctx.Err()
 		}
+	}
+}
+
+// wakeLocked wakes as many waiters as there is room for.
+func (g *gate) wakeLocked() {
+	for n := int(math.Ceil(g.limit)) - g.inflight; n > 0 && len(g.waiters) > 0; n-- {
+		g.waiters[0] <- struct{}{}
+		g.waiters = g.waiters[1:]
 	}
 }
 
@@ -139,11 +169,6 @@ func (g *gate) finish(d time.Duration, sample, free bool) {
 		}
 		g.limit = math.Max(g.floor, math.Min(g.max, g.limit))
 	}
+	g.wakeLocked()
 	g.mu.Unlock()
-	if free {
-		select {
-		case g.wake <- struct{}{}:
-		default:
-		}
-	}
 }

@@ -191,6 +191,22 @@ func (p *jumpPool) connect(ctx context.Context, hop JumpHop, via *ssh.Client) (*
 	return ssh.NewClient(sc, chans, reqs), nil
 }
 
+// forgetFailed lets the hops whose dial failed be dialled again by the
+// next target that needs them (a Pool's next RunAll).
+func (p *jumpPool) forgetFailed() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for k, jc := range p.m {
+		select {
+		case <-jc.ready:
+			if jc.err != nil {
+				delete(p.m, k)
+			}
+		default:
+		}
+	}
+}
+
 // close ends the dials in flight and closes every jump connection.
 func (p *jumpPool) close() {
 	p.cancel()

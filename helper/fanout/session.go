@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"net"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
@@ -12,9 +13,11 @@ import (
 // A host's connection is driven without ssh.Client and ssh.Session: those
 // start seven goroutines per host besides the transport's three (global
 // requests, channel opens, a closer, the session's requests, a copy per
-// stream, a waiter). Here one goroutine (serve) answers the host, the
-// run's own goroutine reads stdout and one more reads stderr. At a
-// thousand open sessions that is 6,000 goroutines instead of 11,000.
+// stream, a waiter). Here one goroutine (serve) answers the host for the
+// connection's life, the command's own goroutine reads stdout and one
+// more reads stderr. At a thousand open sessions that is 6,000 goroutines
+// instead of 11,000; a connection a Pool keeps idle costs four (the
+// transport's three and serve).
 
 // exitInfo is how the command ended, from the session's requests.
 type exitInfo struct {
@@ -30,24 +33,132 @@ var signals = map[string]int{"ABRT": 6, "ALRM": 14, "FPE": 8, "HUP": 1, "ILL": 4
 // agentChannels caps the forwarded-agent channels one host may hold open.
 const agentChannels = 4
 
+// hostConn is one host's authenticated connection and the goroutine
+// (serve) that answers it until it ends.
+type hostConn struct {
+	conn   net.Conn // closing it ends every wait on the host
+	sc     ssh.Conn
+	attach chan *sessionWatch // hands serve a session's requests
+	served chan struct{}      // closed when serve returns: the connection ended
+
+	// A Pool's bookkeeping, under Pool.mu.
+	key        string
+	busy       int  // commands using it
+	counted    bool // in Pool.open
+	idle       bool // in the idle list
+	prev, next *hostConn
+}
+
+// newHostConn starts serving an authenticated connection; onEnd (if not
+// nil) is called once serve has returned.
+func newHostConn(conn net.Conn, sc ssh.Conn, chans <-chan ssh.NewChannel, reqs <-chan *ssh.Request, fwd agent.Agent, onEnd func(*hostConn)) *hostConn {
+	hc := &hostConn{conn: conn, sc: sc, attach: make(chan *sessionWatch), served: make(chan struct{})}
+	go func() {
+		serve(chans, reqs, hc.attach, fwd)
+		close(hc.served)
+		if onEnd != nil {
+			onEnd(hc)
+		}
+	}()
+	return hc
+}
+
+// ended reports whether the connection has ended (as far as serve knows).
+func (hc *hostConn) ended() bool {
+	select {
+	case <-hc.served:
+		return true
+	default:
+		return false
+	}
+}
+
+// watch has the session's requests read: by serve, or, once the
+// connection has ended, by a goroutine of their own (they are closed).
+func (hc *hostConn) watch(w *sessionWatch) {
+	select {
+	case hc.attach <- w:
+	case <-hc.served:
+		go w.drain()
+	}
+}
+
+// sessionWatch reads one session's requests for its exit: sent on status
+// (buffered) as soon as the host says it, and on exit (buffered) when the
+// session channel closes.
+type sessionWatch struct {
+	reqs   <-chan *ssh.Request
+	ex     exitInfo
+	status chan exitInfo
+	exit   chan exitInfo
+}
+
+func newSessionWatch(reqs <-chan *ssh.Request) *sessionWatch {
+	return &sessionWatch{reqs: reqs, ex: exitInfo{status: -1}, status: make(chan exitInfo, 1), exit: make(chan exitInfo, 1)}
+}
+
+func (w *sessionWatch) handle(r *ssh.Request) {
+	switch r.Type {
+	case "exit-status":
+		var m struct{ Status uint32 }
+		if ssh.Unmarshal(r.Payload, &m) == nil {
+			w.ex.status, w.ex.got = int(m.Status), true
+		}
+	case "exit-signal":
+		var m struct {
+			Signal     string
+			CoreDumped bool
+			Error      string
+			Lang       string
+		}
+		if ssh.Unmarshal(r.Payload, &m) == nil {
+			w.ex.signal, w.ex.got = m.Signal, true
+			if w.ex.status == -1 {
+				w.ex.status = 128 + signals[m.Signal]
+			}
+		}
+	}
+	if w.ex.got {
+		select { // the first word of the exit, for a host that then stalls
+		case w.status <- w.ex:
+		default:
+		}
+	}
+	if r.WantReply {
+		_ = r.Reply(false, nil)
+	}
+}
+
+// end: the session channel closed.
+func (w *sessionWatch) end() { w.exit <- w.ex }
+
+func (w *sessionWatch) drain() {
+	for r := range w.reqs {
+		w.handle(r)
+	}
+	w.end()
+}
+
 // serve answers what the host sends until the connection ends: global
 // requests (keepalives) are answered no, channels refused but a forwarded
 // agent's when fwd is set (at most agentChannels at once), and the
-// session's requests, once attach hands them over, give its exit: sent on
-// status (buffered) as soon as the host says it, and on exit (buffered)
-// when the session channel closes. It needs no bound of its
-// own: every channel it reads closes with the connection.
-func serve(chans <-chan ssh.NewChannel, reqs <-chan *ssh.Request, attach <-chan (<-chan *ssh.Request), fwd agent.Agent, status, exit chan<- exitInfo) {
-	ex := exitInfo{status: -1}
-	var session <-chan *ssh.Request
+// requests of each session that attach hands over go to its watch, so
+// that each session gets its own exit. It reads one session's requests
+// itself (one command at a time on a connection is the rule); a session
+// attached while another is open gets a goroutine of its own until it
+// closes. It needs no bound of its own: every channel it reads closes
+// with the connection.
+func serve(chans <-chan ssh.NewChannel, reqs <-chan *ssh.Request, attach <-chan *sessionWatch, fwd agent.Agent) {
+	var session *sessionWatch
+	var sessionReqs <-chan *ssh.Request
 	agents := make(chan struct{}, agentChannels)
-	for chans != nil || reqs != nil || session != nil || attach != nil {
+	for chans != nil || reqs != nil || session != nil {
 		select {
-		case s, ok := <-attach:
-			if !ok {
-				attach = nil
+		case w := <-attach:
+			if session != nil {
+				go w.drain()
 			} else {
-				session = s
+				session, sessionReqs = w, w.reqs
 			}
 		case r, ok := <-reqs:
 			if !ok {
@@ -76,41 +187,13 @@ func serve(chans <-chan ssh.NewChannel, reqs <-chan *ssh.Request, attach <-chan 
 			default:
 				_ = nc.Reject(ssh.Prohibited, "ops exec accepts no channels")
 			}
-		case r, ok := <-session:
+		case r, ok := <-sessionReqs:
 			if !ok {
-				session = nil
-				exit <- ex
+				session.end()
+				session, sessionReqs = nil, nil
 				continue
 			}
-			switch r.Type {
-			case "exit-status":
-				var m struct{ Status uint32 }
-				if ssh.Unmarshal(r.Payload, &m) == nil {
-					ex.status, ex.got = int(m.Status), true
-				}
-			case "exit-signal":
-				var m struct {
-					Signal     string
-					CoreDumped bool
-					Error      string
-					Lang       string
-				}
-				if ssh.Unmarshal(r.Payload, &m) == nil {
-					ex.signal, ex.got = m.Signal, true
-					if ex.status == -1 {
-						ex.status = 128 + signals[m.Signal]
-					}
-				}
-			}
-			if ex.got {
-				select { // the first word of the exit, for a host that then stalls
-				case status <- ex:
-				default:
-				}
-			}
-			if r.WantReply {
-				_ = r.Reply(false, nil)
-			}
+			session.handle(r)
 		}
 	}
 }
