@@ -80,7 +80,7 @@ func TestOpsRejectsBadInputWithOneLine(t *testing.T) {
 	}{
 		{"unknown key", []string{"--config", bad, "config"}, bad + `:3: unknown key "image.tga" (did you mean "image.tag"?)`, 2},
 		{"bad bool", []string{"--config", wrongType, "config"}, wrongType + `:2: key "log.enabled": "maybe" is not true or false`, 2},
-		{"missing file", []string{"--config", filepath.Join(dir, "none.yaml"), "config"}, "no such file", 1},
+		{"missing file", []string{"--config", filepath.Join(dir, "none.yaml"), "config"}, "no such file", 2}, // a file the user named: a usage mistake
 		{"unknown command", []string{"frobnicate"}, `unknown command "frobnicate"`, 2},
 		{"unknown flag", []string{"--frob", "config"}, "flag provided but not defined: -frob", 2},
 	} {

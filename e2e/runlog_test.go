@@ -78,7 +78,11 @@ func TestRunLogRecordsAndPushesOverSSH(t *testing.T) {
 	// ops log list / show read it back.
 	list, _, code := opsCmd(t, env, "log", "list")
 	lines := strings.Split(strings.TrimSpace(list), "\n")
-	if code != 0 || len(lines) != 2 || !strings.Contains(lines[1], " 4 ") {
+	if code != 0 || len(lines) != 3 || !strings.HasPrefix(lines[0], "# ") || !strings.Contains(lines[0], "branch lab-project") || !strings.Contains(lines[2], " 4 ") {
+		t.Fatalf("log list: %q", list)
+	}
+	lines = lines[1:] // the first names the log and its branch
+	if len(lines) != 2 {
 		t.Fatalf("log list: %q", list)
 	}
 	id := strings.Fields(lines[1])[0]
