@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 
@@ -37,4 +38,55 @@ func BenchmarkFanout1000(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N*len(targets)), "ms/host")
+}
+
+// BenchmarkThreeCommands1000 runs three commands one after another on 1000
+// simulated hosts (in-process, as BenchmarkFanout1000), at concurrency
+// 200: three Runs, each dialling every host, against a Pool whose
+// RunAll ×3 dials each host once. ms/host is for the three commands.
+func BenchmarkThreeCommands1000(b *testing.B) {
+	fleet, err := simfleet.Start(1000, 0, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer fleet.Close()
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	signer, _ := ssh.NewSignerFromKey(priv)
+	targets := make([]Target, len(fleet.Addrs))
+	for i, a := range fleet.Addrs {
+		targets[i] = Target{Name: a, Addr: a, User: "bench"}
+	}
+	o := Options{Forks: 200, Command: "uptime", HostKey: ssh.InsecureIgnoreHostKey(),
+		Auth: func() []ssh.AuthMethod { return []ssh.AuthMethod{ssh.PublicKeys(signer)} }}
+	check := func(b *testing.B, results []Result) {
+		for _, r := range results {
+			if r.Status != OK {
+				b.Fatalf("%s: %s %s", r.Host, r.Status, r.Error)
+			}
+		}
+	}
+	b.Run("run", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			for range 3 {
+				check(b, Run(context.Background(), targets, o))
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N*len(targets)), "ms/host")
+	})
+	b.Run("pool", func(b *testing.B) {
+		var kept time.Duration // rounds 2 and 3: sessions on kept connections
+		for i := 0; i < b.N; i++ {
+			p := NewPool(o)
+			for round := range 3 {
+				start := time.Now()
+				check(b, p.RunAll(context.Background(), targets, func(Target) Command { return Command{Line: "uptime"} }, nil))
+				if round > 0 {
+					kept += time.Since(start)
+				}
+			}
+			p.Close()
+		}
+		b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N*len(targets)), "ms/host")
+		b.ReportMetric(float64(kept.Microseconds())/1000/float64(2*b.N*len(targets)), "ms/host/kept-command")
+	})
 }

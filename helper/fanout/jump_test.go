@@ -53,6 +53,11 @@ func ed25519Signer(t *testing.T) ssh.Signer {
 
 func startServer(t *testing.T, hostKeys ...ssh.Signer) *testServer {
 	t.Helper()
+	return startServerAt(t, "127.0.0.1:0", hostKeys...)
+}
+
+func startServerAt(t *testing.T, addr string, hostKeys ...ssh.Signer) *testServer {
+	t.Helper()
 	if len(hostKeys) == 0 {
 		hostKeys = []ssh.Signer{ed25519Signer(t)}
 	}
@@ -60,7 +65,7 @@ func startServer(t *testing.T, hostKeys ...ssh.Signer) *testServer {
 	for _, k := range hostKeys {
 		cfg.AddHostKey(k)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,8 @@ package fanout
 import (
 	"bufio"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"fmt"
 	"net"
 	"os"
@@ -17,6 +19,7 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
 
 	"github.com/ops-team/ops/internal/simfleet"
 )
@@ -34,6 +37,7 @@ type poolServer struct {
 	dropLo, dropHi atomic.Int64
 	mu             sync.Mutex
 	open           []net.Conn
+	sconns         []*ssh.ServerConn
 }
 
 func startPoolServer(t *testing.T) *poolServer {
@@ -81,10 +85,13 @@ func startPoolServer(t *testing.T) *poolServer {
 
 func (s *poolServer) serve(c net.Conn, cfg *ssh.ServerConfig, n int64, done chan struct{}, wg *sync.WaitGroup) {
 	defer c.Close()
-	_, chans, reqs, err := ssh.NewServerConn(c, cfg)
+	sconn, chans, reqs, err := ssh.NewServerConn(c, cfg)
 	if err != nil {
 		return
 	}
+	s.mu.Lock()
+	s.sconns = append(s.sconns, sconn)
+	s.mu.Unlock()
 	wg.Add(1)
 	go func() { defer wg.Done(); ssh.DiscardRequests(reqs) }()
 	for nc := range chans {
@@ -111,6 +118,17 @@ func (s *poolServer) serve(c net.Conn, cfg *ssh.ServerConfig, n int64, done chan
 				status := 0
 				if v, ok := strings.CutPrefix(cmd.Command, "exit "); ok {
 					status, _ = strconv.Atoi(v)
+				} else if cmd.Command == "agent" {
+					// The forwarded agent, asked through the connection.
+					ach, areqs, err := sconn.OpenChannel("auth-agent@openssh.com", nil)
+					if err != nil {
+						fmt.Fprintf(ch, "no agent: %v\n", err)
+					} else {
+						go ssh.DiscardRequests(areqs)
+						keys, err := agent.NewClient(ach).List()
+						fmt.Fprintf(ch, "%d keys %v\n", len(keys), err)
+						ach.Close()
+					}
 				} else if v, ok := strings.CutPrefix(cmd.Command, "sleep "); ok {
 					d, _ := strconv.ParseFloat(v, 64)
 					select {
@@ -181,6 +199,41 @@ func TestPoolKeepsTheConnection(t *testing.T) {
 	}
 	if p.Open() != 1 {
 		t.Errorf("%d open", p.Open())
+	}
+}
+
+// A kept connection goes on answering its host between commands and
+// after them: keepalives, and the forwarded agent for every command.
+func TestPoolKeptConnectionAnswersItsHost(t *testing.T) {
+	srv := startPoolServer(t)
+	o := clientOptions(t)
+	kr := agent.NewKeyring()
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	kr.Add(agent.AddedKey{PrivateKey: priv})
+	o.ForwardAgent = kr
+	p := newTestPool(t, o)
+	host := Target{Name: "h", Addr: srv.Addr, User: "u"}
+	for i := 0; i < 3; i++ {
+		r := p.Exec(context.Background(), host, Command{Line: "agent", Collect: true})
+		if r.Status != OK || string(r.Stdout) != "1 keys <nil>\n" {
+			t.Errorf("command %d: %s %q %q", i, r.Status, r.Error, r.Stdout)
+		}
+		srv.mu.Lock()
+		sc := srv.sconns[0]
+		srv.mu.Unlock()
+		replied := make(chan error, 1)
+		go func() { _, _, err := sc.SendRequest("keepalive@openssh.com", true, nil); replied <- err }()
+		select {
+		case err := <-replied:
+			if err != nil {
+				t.Errorf("keepalive after command %d: %v", i, err)
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatalf("no answer to a keepalive on the idle connection after command %d", i)
+		}
+	}
+	if n := srv.conns.Load(); n != 1 {
+		t.Errorf("%d connections", n)
 	}
 }
 
@@ -548,5 +601,53 @@ func TestPoolIdleConnectionCost(t *testing.T) {
 	}
 	if perHeap+perStack > 128 {
 		t.Errorf("%.1f KiB per idle connection", perHeap+perStack)
+	}
+}
+
+// Hosts behind a jump host: the pool keeps their tunnelled connections
+// and the jump connection; a jump host that failed is tried again by the
+// next RunAll.
+func TestPoolThroughAJumpHost(t *testing.T) {
+	jump := startServer(t)
+	var targets []Target
+	var srvs []*poolServer
+	for i := 0; i < 3; i++ {
+		s := startPoolServer(t)
+		srvs = append(srvs, s)
+		targets = append(targets, Target{Name: fmt.Sprint("t", i), Addr: s.Addr, User: "u", Jump: []JumpHop{{Addr: jump.Addr, User: "j"}}})
+	}
+	p := newTestPool(t, clientOptions(t))
+	uptime := func(Target) Command { return Command{Line: "uptime"} }
+	for round := 0; round < 3; round++ {
+		for _, r := range p.RunAll(context.Background(), targets, uptime, nil) {
+			if r.Status != OK {
+				t.Errorf("round %d: %s: %s %q", round, r.Host, r.Status, r.Error)
+			}
+		}
+	}
+	if jump.conns.Load() != 1 || jump.tunnels.Load() != 3 {
+		t.Errorf("%d jump connections, %d tunnels; want 1 and 3", jump.conns.Load(), jump.tunnels.Load())
+	}
+	for i, s := range srvs {
+		if s.conns.Load() != 1 {
+			t.Errorf("t%d: %d connections", i, s.conns.Load())
+		}
+	}
+
+	// A jump host that is down: its hosts unreachable, once per RunAll.
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	down := l.Addr().String()
+	l.Close()
+	behind := []Target{{Name: "b", Addr: srvs[0].Addr, User: "u", Jump: []JumpHop{{Addr: down, User: "j"}}}}
+	for round := 0; round < 2; round++ {
+		r := p.RunAll(context.Background(), behind, uptime, nil)[0]
+		if r.Status != Unreachable || !strings.Contains(r.Error, "jump host j@"+down) {
+			t.Errorf("round %d: %s %q", round, r.Status, r.Error)
+		}
+	}
+	// It comes up: the next RunAll reaches the host through it.
+	up := startServerAt(t, down)
+	if r := p.RunAll(context.Background(), behind, uptime, nil)[0]; r.Status != OK || up.conns.Load() != 1 {
+		t.Errorf("through the jump host once up: %s %q", r.Status, r.Error)
 	}
 }
