@@ -60,6 +60,8 @@ func AnsibleFilters(t *Templar) {
 	}))
 	t.AddFilter("to_json", filterOf(filterToJSON))
 
+	t.AddTest("defined", func(_ *exec.Evaluator, in *exec.Value, _ *exec.VarArgs) (bool, error) { return !in.IsError(), nil })
+	t.AddTest("undefined", func(_ *exec.Evaluator, in *exec.Value, _ *exec.VarArgs) (bool, error) { return in.IsError(), nil })
 	t.AddTest("failed", resultTest("failed", func(r map[string]any) bool { return truthy(r["failed"]) }))
 	t.AddTest("succeeded", resultTest("failed", func(r map[string]any) bool { return !truthy(r["failed"]) }))
 	t.AddTest("success", resultTest("failed", func(r map[string]any) bool { return !truthy(r["failed"]) }))

@@ -142,7 +142,7 @@ func (t *Templar) Parse(s string, bare bool) error {
 	if !IsTemplate(s) {
 		return nil
 	}
-	loader, err := loaders.NewMemoryLoader(map[string]string{"/t": s})
+	loader, err := loaders.NewMemoryLoader(map[string]string{"/t": jinjaStringLiterals(s)})
 	if err != nil {
 		return err
 	}

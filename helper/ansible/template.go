@@ -194,7 +194,8 @@ func (r *resolver) render(expr string) (any, error) {
 	if !IsTemplate(expr) {
 		return expr, nil
 	}
-	loader, err := loaders.NewMemoryLoader(map[string]string{"/t": expr})
+	// String literals as Ansible reads them (filters_strings.go).
+	loader, err := loaders.NewMemoryLoader(map[string]string{"/t": jinjaStringLiterals(expr)})
 	if err != nil {
 		return nil, err
 	}
