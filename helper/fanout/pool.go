@@ -50,8 +50,12 @@ type Command struct {
 // (which closes the connection) ends the others too.
 //
 // A kept idle connection costs four goroutines (x/crypto/ssh's three and
-// the one that answers its keepalives, agent channel opens and session
-// requests) and about 40 KiB (see TestPoolIdleConnectionCost).
+// serve, which answers its keepalives, agent channel opens and session
+// requests) and about 34 KiB: 18 KiB of heap and 16 KiB of their stacks,
+// measured with 1,000 idle connections (TestPoolIdleConnectionCost). A
+// connection that died silently (no FIN, no RST) is found by TCP
+// keepalive (Go's dialer default), or costs its next command the connect
+// timeout and counts it unreachable; the command after dials again.
 //
 // Hosts are told apart by Target name, user, address and jump hosts; a
 // Target's keys and host key check are those of its first dial. The
@@ -136,7 +140,7 @@ func (p *Pool) Close() {
 // RunAll runs c(t) on every target, at most Forks at a time, and returns
 // the results in target order; onDone (if not nil) receives each as it is
 // known, every host's once, calls serialised. c is called in target
-// order, one call at a time. Options.Deadline bounds each RunAll as it
+// order, one call at a time, for the hosts that start. Options.Deadline bounds each RunAll as it
 // bounds a Run; ForgetOutput drops the output after onDone. Cancelling
 // ctx ends it as it ends Run. A jump host that failed is tried again by
 // the next RunAll.
