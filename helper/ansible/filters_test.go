@@ -20,6 +20,8 @@ import json, sys
 from ansible.template import Templar
 from ansible.parsing.dataloader import DataLoader
 from ansible.parsing.splitter import parse_kv
+from ansible.utils.display import Display
+Display().verbosity = -1
 data = json.load(sys.stdin)
 t = Templar(loader=DataLoader(), variables=data["vars"])
 out = []
@@ -34,7 +36,16 @@ for s, raw in data["kv"]:
         kv.append({"v": parse_kv(s, check_raw=raw)})
     except Exception as ex:
         kv.append({"e": str(ex)})
-json.dump({"exprs": out, "kv": kv}, sys.stdout)
+from ansible.playbook.conditional import Conditional
+conds = []
+for c in data["conds"]:
+    cd = Conditional(loader=DataLoader())
+    cd.when = [c]
+    try:
+        conds.append({"v": cd.evaluate_conditional(t, data["vars"])})
+    except Exception as ex:
+        conds.append({"e": str(ex)})
+json.dump({"exprs": out, "kv": kv, "conds": conds}, sys.stdout)
 `
 
 var filterVars = map[string]any{
@@ -108,6 +119,14 @@ var filterExprs = []string{
 	"{# a comment with \\ #}{{ 'c\\d' }}", "{% raw %}{{ '\\d' }}{% endraw %}", "text \\d {{ '\\.' }}",
 }
 
+var condCases = []string{
+	"True", "False", "", "n == 42", "n > 50", "s is search('World')", "s is match('World')", "ok_r is failed", "fail_r is failed",
+	"ok_r is not failed and ok_r.rc == 0", "missing is defined", "missing is undefined", "missing", "lst", "empty", "estr",
+	"t", "fa", "yes_s | bool", "none", "'\\d' in 'a\\db'", "s | regex_search('\\w+ ')", "{{ t }}", "{{ n > 1 }}",
+	"num_s | int == 12 and fs | int == 42", "'x' in words", "'a' in words", "d.a == 1", "tmpl == 'hello world'",
+	"loop_r is changed", "skip_r is skipped or skip_r is failed", "n is match('4')",
+}
+
 var kvCases = []struct {
 	s   string
 	raw bool
@@ -126,7 +145,7 @@ func TestFiltersMatchAnsible(t *testing.T) {
 	for i, c := range kvCases {
 		kv[i] = []any{c.s, c.raw}
 	}
-	in, err := json.Marshal(map[string]any{"vars": filterVars, "exprs": filterExprs, "kv": kv})
+	in, err := json.Marshal(map[string]any{"vars": filterVars, "exprs": filterExprs, "kv": kv, "conds": condCases})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,6 +159,10 @@ func TestFiltersMatchAnsible(t *testing.T) {
 	}
 	var res struct {
 		Exprs []struct {
+			V any     `json:"v"`
+			E *string `json:"e"`
+		}
+		Conds []struct {
 			V any     `json:"v"`
 			E *string `json:"e"`
 		}
@@ -172,6 +195,20 @@ func TestFiltersMatchAnsible(t *testing.T) {
 			if !reflect.DeepEqual(g, want.V) {
 				t.Errorf("%s:\n got %#v\nwant %#v", e, g, want.V)
 			}
+		}
+	}
+	for i, c := range condCases {
+		want := res.Conds[i]
+		got, err := tp.Condition(c, filterVars)
+		switch {
+		case want.E != nil:
+			if err == nil {
+				t.Errorf("when %q: got %v, Ansible fails: %s", c, got, *want.E)
+			}
+		case err != nil:
+			t.Errorf("when %q: %v, Ansible gives %v", c, err, want.V)
+		case got != truthy(want.V):
+			t.Errorf("when %q: got %v, Ansible gives %v", c, got, want.V)
 		}
 	}
 	for i, c := range kvCases {

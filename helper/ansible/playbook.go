@@ -69,7 +69,7 @@ type Task struct {
 	Args         map[string]any
 	Become       *bool
 	BecomeUser   string
-	When         []string // bare Jinja expressions; booleans as "True"/"False"
+	When         []string // bare Jinja expressions; booleans as "True"/"False", null as "" (true); see Templar.Conditions
 	Register     string
 	ChangedWhen  []string // nil when absent
 	FailedWhen   []string // nil when absent
@@ -686,6 +686,9 @@ func (l *pbLoader) conditions(n *yaml.Node) ([]string, error) {
 		switch x.(type) {
 		case map[string]any, []any:
 			return nil, l.syntax(n, "a condition must be a string or a boolean, got %s", pyRepr(x))
+		case nil:
+			out = append(out, "") // Ansible: a None condition is true
+			continue
 		}
 		out = append(out, pyStr(x))
 	}
