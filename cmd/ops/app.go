@@ -115,6 +115,7 @@ func newApp(d *deps) *cli.App {
 			superviseCommand(d),
 			execCommand(d),
 			inventoryCommand(d),
+			playCommand(d),
 			logCommand(d),
 			sshGitCommand(d),
 		},

@@ -173,10 +173,17 @@ var refusedFlags = []struct {
 func declareRefused(fs *pflag.FlagSet) {
 	for _, r := range refusedFlags {
 		var fl *pflag.Flag
+		short := r.short
+		if fs.Lookup(r.long) != nil {
+			continue // the command has a flag of that name
+		}
+		if short != "" && fs.ShorthandLookup(short) != nil {
+			short = "" // -t is --tags for ops play, --tree for Ansible's ad-hoc
+		}
 		if r.value {
-			fs.StringP(r.long, r.short, "", r.why)
+			fs.StringP(r.long, short, "", r.why)
 		} else {
-			fs.BoolP(r.long, r.short, false, r.why)
+			fs.BoolP(r.long, short, false, r.why)
 		}
 		fl = fs.Lookup(r.long)
 		fl.Hidden = true

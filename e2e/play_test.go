@@ -1,0 +1,174 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/ops-team/ops/internal/lab"
+)
+
+// The playbooks of the differential test: every construct of ops play's
+// core, with failures on chosen hosts; marks named after each host.
+var diffPlaybooks = map[string]string{
+	"core.yml": `- name: core constructs
+  hosts: all
+  gather_facts: false
+  vars:
+    greeting: hello
+  tasks:
+    - name: fail on two hosts
+      raw: "case {{ inventory_hostname }} in lab03|lab07) exit 3;; esac; touch {{ mark_dir }}/{{ inventory_hostname }}-one"
+    - name: an ignored failure
+      raw: exit 1
+      ignore_errors: true
+      register: ign
+    - name: when on a registered result
+      raw: touch {{ mark_dir }}/{{ inventory_hostname }}-when
+      when: ign is failed
+    - name: changed_when false
+      raw: echo {{ greeting }}
+      register: hi
+      changed_when: false
+    - name: failed_when on output
+      raw: echo "{{ inventory_hostname }}"
+      register: who
+      failed_when: "'lab05' in who.stdout"
+    - name: a loop
+      raw: touch {{ mark_dir }}/{{ inventory_hostname }}-{{ item }}
+      loop: [a, b, c]
+    - name: skipped by when
+      raw: touch {{ mark_dir }}/never
+      when: greeting == "bye"
+    - name: tagged
+      raw: touch {{ mark_dir }}/{{ inventory_hostname }}-tagged
+      tags: [deploy]
+    - name: debug
+      debug:
+        msg: "{{ inventory_hostname }} says {{ hi.stdout | trim }}"
+    - name: as root
+      raw: touch {{ mark_dir }}/{{ inventory_hostname }}-root
+      become: true
+      tags: [deploy]
+`,
+	"serial.yml": `- name: rolling
+  hosts: all
+  gather_facts: false
+  serial: 5
+  max_fail_percentage: 10
+  tasks:
+    - name: fail in the second batch
+      raw: "case {{ inventory_hostname }} in lab07|lab08) exit 1;; esac; touch {{ mark_dir }}/{{ inventory_hostname }}-serial"
+    - name: after
+      raw: touch {{ mark_dir }}/{{ inventory_hostname }}-after
+`,
+}
+
+var recapRe = regexp.MustCompile(`(?m)^(\S+)\s+:\s+(ok=\d+\s+changed=\d+\s+unreachable=\d+\s+failed=\d+\s+skipped=\d+\s+rescued=\d+\s+ignored=\d+)`)
+
+func recapOf(out string) map[string]string {
+	got := map[string]string{}
+	i := strings.LastIndex(out, "PLAY RECAP")
+	if i < 0 {
+		return got
+	}
+	for _, m := range recapRe.FindAllStringSubmatch(out[i:], -1) {
+		got[m[1]] = strings.Join(strings.Fields(m[2]), " ")
+	}
+	return got
+}
+
+// marks lists dir's files as NAME:OWNER.
+func marks(t *testing.T, dir string) []string {
+	ents, _ := os.ReadDir(dir)
+	var out []string
+	for _, e := range ents {
+		fi, err := e.Info()
+		if err != nil {
+			continue
+		}
+		owner := "user"
+		if fi.Sys().(*syscall.Stat_t).Uid == 0 {
+			owner = "root"
+		}
+		out = append(out, e.Name()+":"+owner)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ops play and ansible-playbook on the lab's 20 real sshd hosts with
+// password sudo: the same PLAY RECAP per host, the same marks, the same
+// exit code.
+func TestPlayMatchesAnsiblePlaybook(t *testing.T) {
+	st := needHosts(t, 20)
+	dir := t.TempDir()
+	for name, body := range diffPlaybooks {
+		os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644)
+	}
+	home := t.TempDir()
+	root := "/var/tmp/ops-play-diff"
+	os.RemoveAll(root)
+	t.Cleanup(func() { os.RemoveAll(root) })
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"core", []string{"core.yml"}},
+		{"tags", []string{"-t", "deploy", "core.yml"}},
+		{"serial", []string{"serial.yml"}},
+	} {
+		results := map[string][3]string{}
+		for _, tool := range []string{"ansible", "ops"} {
+			markDir := filepath.Join(root, tc.name, tool)
+			os.MkdirAll(markDir, 0o777)
+			os.Chmod(markDir, 0o1777)
+			os.Chmod(filepath.Dir(markDir), 0o755)
+			os.Chmod(root, 0o755)
+			var cmd *exec.Cmd
+			args := append([]string{"-i", st.InventoryPath(), "-e", "mark_dir=" + markDir}, tc.args...)
+			if tool == "ansible" {
+				cmd = exec.Command("ansible-playbook", append(args, "-e", "ansible_become_password="+st.BecomePassword)...)
+			} else {
+				cmd = exec.Command(filepath.Join(os.Getenv("OPS_BIN"), "ops"), append([]string{"play", "-K"}, args...)...)
+				cmd.Stdin = strings.NewReader(st.BecomePassword + "\n")
+			}
+			cmd.Dir = dir
+			cmd.Env = append(os.Environ(), "HOME="+home, "SSH_AUTH_SOCK="+st.AgentSock, "ANSIBLE_HOST_KEY_CHECKING=False",
+				"ANSIBLE_LOCAL_TEMP="+filepath.Join(home, "tmp"), "OPS_CONFIG=/dev/null", "OPS_LOG_ENABLED=false",
+				"ANSIBLE_REMOTE_USER="+lab.TargetUser, "OPS_SSH_KNOWN_HOSTS="+st.KnownHosts())
+			out, _ := cmd.CombinedOutput()
+			results[tool] = [3]string{string(out), fmt.Sprint(cmd.ProcessState.ExitCode()), strings.Join(marks(t, markDir), " ")}
+		}
+		a, o := results["ansible"], results["ops"]
+		ar, or := recapOf(a[0]), recapOf(o[0])
+		if len(ar) == 0 {
+			t.Fatalf("%s: no recap from ansible-playbook:\n%s", tc.name, a[0])
+		}
+		if len(or) != len(ar) {
+			t.Errorf("%s: ops play's recap has %d hosts, ansible-playbook's %d", tc.name, len(or), len(ar))
+		}
+		for h, want := range ar {
+			if or[h] != want {
+				t.Errorf("%s: %s: ops play %q, ansible-playbook %q", tc.name, h, or[h], want)
+			}
+		}
+		if a[1] != o[1] {
+			t.Errorf("%s: exit: ops play %s, ansible-playbook %s", tc.name, o[1], a[1])
+		}
+		if a[2] != o[2] {
+			t.Errorf("%s: marks:\nops play:         %s\nansible-playbook: %s", tc.name, o[2], a[2])
+		}
+		if t.Failed() {
+			t.Logf("ops play output:\n%s", o[0])
+		}
+	}
+}
