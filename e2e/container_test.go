@@ -196,6 +196,47 @@ func TestRemoteContainerExamplePlaybookAsTyped(t *testing.T) {
 	}
 }
 
+// The same example, run natively by ops play in the image on the
+// operation server: the password typed at ops play's prompt, the marks as
+// ansible-playbook leaves them.
+func TestRemoteContainerOpsPlayExample(t *testing.T) {
+	st := labState(t)
+	ensureDeployed(t)
+	marks := "/var/tmp/ops-marks"
+	os.RemoveAll(marks)
+	cmd, ptmx, _ := startInPTY(t, labEnv(t), 40, 120, "remote-container", "--",
+		"ops", "play", "-K", "-i", "/usr/local/bin/mackerel-inventory", "playbooks/example.yml")
+	var screen bytes.Buffer
+	expect(t, ptmx, &screen, "BECOME password:", 60*time.Second)
+	ptmx.Write([]byte(st.BecomePassword + "\r"))
+	err := cmd.Wait()
+	expect(t, ptmx, &screen, "PLAY RECAP", 5*time.Second)
+	if err != nil {
+		t.Fatalf("exit %v\n%s", err, screen.String())
+	}
+	var want []string
+	for _, h := range lab.MackerelHosts(st) {
+		if !h.IsRetired && (h.Status == "working" || h.Status == "standby") {
+			want = append(want, h.Name)
+		}
+	}
+	ents, _ := os.ReadDir(marks)
+	var got []string
+	for _, e := range ents {
+		fi, _ := e.Info()
+		b, _ := os.ReadFile(filepath.Join(marks, e.Name()))
+		if fi.Sys().(*syscall.Stat_t).Uid == 0 && strings.Contains(string(b), e.Name()+" ran as root") {
+			got = append(got, e.Name())
+		}
+	}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("root-owned marks %v, want %v\n%s", got, want, screen.String())
+	}
+	if bytes.Contains(screen.Bytes(), []byte(st.BecomePassword)) {
+		t.Error("the password was echoed")
+	}
+}
+
 func TestRemoteContainerExitCodes(t *testing.T) {
 	ensureDeployed(t)
 	st := labState(t)

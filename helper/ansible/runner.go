@@ -507,37 +507,10 @@ func strSlice(s []string) []any {
 	return out
 }
 
-// cond evaluates a when/changed_when/failed_when expression to a bool.
-func (r *runner) cond(expr string, vars map[string]any) (bool, error) {
-	e := strings.TrimSpace(expr)
-	if IsTemplate(e) {
-		v, err := r.t.Render(e, vars)
-		if err != nil {
-			return false, err
-		}
-		return Boolean(v)
-	}
-	v, err := r.t.Render("{{ "+e+" }}", vars)
-	if err != nil {
-		return false, err
-	}
-	switch x := v.(type) {
-	case bool:
-		return x, nil
-	case string:
-		return Boolean(strings.TrimSpace(x))
-	}
-	return truthy(v), nil
-}
-
+// conds evaluates when/changed_when/failed_when as ansible-core's
+// Conditional does.
 func (r *runner) conds(list []string, vars map[string]any) (bool, error) {
-	for _, c := range list {
-		ok, err := r.cond(c, vars)
-		if err != nil || !ok {
-			return false, err
-		}
-	}
-	return true, nil
+	return r.t.Conditions(list, vars)
 }
 
 // runOnce runs the task once (one loop item) on a host and gives its
