@@ -78,6 +78,18 @@ measure "ops exec -f 1000" "$N" bin/ops exec -f 1000 -i "$inv" all -- uptime
 measure "ops exec -f 1000 --handshakes 1000" "$N" bin/ops exec -f 1000 --handshakes 1000 -i "$inv" all -- uptime
 # 1000 sessions open at once: the fleet answers `sleep 2` after two seconds.
 measure "ops exec -f 1000, sleep 2" "$N" bin/ops exec -f 1000 -i "$inv" all -- sleep 2
+# ops play: a playbook's tasks over kept connections (the second task
+# costs a session, not a handshake); ansible-playbook on 200 hosts.
+play() { # file tasks
+  { printf -- '- hosts: all\n  gather_facts: false\n  tasks:\n'; for _ in $(seq "$2"); do printf -- '    - raw: uptime\n'; done; } > "$1"
+}
+play "$work/play3.yml" 3
+play "$work/play1.yml" 1
+measure "ops play -f 1000, 3 raw tasks" "$N" bin/ops play -f 1000 -i "$inv" "$work/play3.yml"
+measure "ops play -f 1000, 1 raw task" "$N" bin/ops play -f 1000 -i "$inv" "$work/play1.yml"
+measure "ops exec -f 1000 (beside ops play)" "$N" bin/ops exec -f 1000 -i "$inv" all -- uptime
+measure "ansible-playbook -f 50, 3 raw tasks" 200 env ANSIBLE_SSH_ARGS='-o ControlMaster=auto -o ControlPersist=60s -o UserKnownHostsFile=/dev/null' \
+  ANSIBLE_LOCAL_TEMP="$work/ansible" ansible-playbook -f 50 -i "$inv" -l 'fleet[0:199]' "$work/play3.yml"
 measure "parallel-ssh -p $C" "$N" parallel-ssh -p "$C" -h "$work/f$N/pssh-hosts" -t 120 -i \
   -O StrictHostKeyChecking=no -O UserKnownHostsFile=/dev/null -O LogLevel=ERROR uptime
 measure "ansible -m raw -f 50" "$N" env ANSIBLE_SSH_ARGS='-o ControlMaster=no -o UserKnownHostsFile=/dev/null' \
