@@ -158,6 +158,12 @@ func runPlay(ctx context.Context, d *deps, o playOptions) error {
 		fmt.Fprintf(d.out, "\nplaybook: %s\n", strings.Join(o.playbooks, " "))
 		return nil
 	}
+	if o.listTasks {
+		for _, pb := range pbs {
+			fmt.Fprint(d.out, pb.TaskList(o.tags, o.skipTags))
+		}
+		return nil
+	}
 	inv, err := openInventory(ctx, inventorySources(d, o.inventories, acfg.Inventory), o.extraVars, filepath.Dir(o.playbooks[0]))
 	if err != nil {
 		return err
@@ -194,12 +200,6 @@ func runPlay(ctx context.Context, d *deps, o playOptions) error {
 	if o.given["become"] || (!o.given["ask-become-pass"] && o.become) || acfg.Become {
 		b := true
 		ro.Become = &b
-	}
-	if o.listTasks {
-		for _, pb := range pbs {
-			fmt.Fprint(d.out, pb.TaskList(o.tags, o.skipTags))
-		}
-		return nil
 	}
 	if o.listHosts {
 		for _, pb := range pbs {

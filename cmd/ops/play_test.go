@@ -1,0 +1,49 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// What ops play does not run is refused before anything runs, with one
+// line and exit 3; mistakes in what the user typed are exit 2.
+func TestPlayRefusals(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(body), 0o644)
+		return p
+	}
+	shell := write("shell.yml", "- hosts: all\n  gather_facts: false\n  tasks:\n    - shell: uptime\n")
+	facts := write("facts.yml", "- hosts: all\n  tasks:\n    - raw: uptime\n")
+	yerr := write("yerr.yml", "- hosts: all\n  tasks: [\n")
+	ok := write("ok.yml", "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: one\n      raw: uptime\n      tags: [t]\n")
+	t.Setenv("OPS_LOG_ENABLED", "false")
+	t.Setenv("HOME", t.TempDir())
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"play", "-i", "h1,", shell}, 3, "shell.yml:4: module shell is not supported by ops play"},
+		{[]string{"play", "-i", "h1,", facts}, 3, "add `gather_facts: false`"},
+		{[]string{"play", "-i", "h1,", yerr}, 2, "yerr.yml:2: YAML syntax error"},
+		{[]string{"play", "-i", "h1,", filepath.Join(dir, "missing.yml")}, 2, "missing.yml"},
+		{[]string{"play", "--step", ok}, 2, "--step is not implemented"},
+		{[]string{"play", "-C", ok}, 2, "-C/--check is not implemented"},
+		{[]string{"play"}, 2, "play needs a playbook"},
+		{[]string{"play", "--list-tasks", "-t", "t", ok}, 0, "one\tTAGS: [t]"},
+	} {
+		code, out, errs := runArgs(context.Background(), t, tc.args...)
+		got := errs
+		if tc.code == 0 {
+			got = out
+		}
+		if code != tc.code || !strings.Contains(got, tc.want) || tc.code != 0 && (out != "" || strings.Count(errs, "\n") != 1) {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want %d and %q", tc.args, code, out, errs, tc.code, tc.want)
+		}
+	}
+}
