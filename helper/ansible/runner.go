@@ -165,14 +165,13 @@ func (r *runner) hostVars(host string, play map[string]any) (map[string]any, err
 	if v, ok := r.vars[host]; ok {
 		return v, nil
 	}
-	v, err := r.inv.TemplateVars(host)
+	if r.groups == nil {
+		r.groups = r.inv.GroupsVar()
+	}
+	v, err := r.inv.TemplateVarsWith(host, r.groups)
 	if err != nil {
 		return nil, err
 	}
-	if r.groups == nil {
-		r.groups, _ = v["groups"].(map[string]any)
-	}
-	v["groups"] = r.groups
 	for k, x := range play {
 		v[k] = x
 	}
@@ -274,15 +273,15 @@ func (r *runner) play(ctx context.Context, play *Play) error {
 		}
 	}
 	r.vars = map[string]map[string]any{}
-	all := slices.Clone(hosts)
+	playHosts := strSlice(hosts) // one list, shared by every host's variables
 	for _, h := range hosts {
 		v, err := r.hostVars(h, playVars)
 		if err != nil {
 			return err
 		}
-		v["ansible_play_hosts"] = strSlice(all)
-		v["play_hosts"] = v["ansible_play_hosts"]
-		v["ansible_play_batch"] = v["ansible_play_hosts"]
+		v["ansible_play_hosts"] = playHosts
+		v["play_hosts"] = playHosts
+		v["ansible_play_batch"] = playHosts
 	}
 	bs, err := batches(hosts, play.Serial)
 	if err != nil {

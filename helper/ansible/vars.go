@@ -260,6 +260,26 @@ func (inv *Inventory) HostVars(name string) (map[string]any, error) {
 // (untemplated), then the magic ones: inventory_hostname,
 // inventory_hostname_short, group_names, groups, playbook_dir.
 func (inv *Inventory) TemplateVars(name string) (map[string]any, error) {
+	return inv.TemplateVarsWith(name, inv.GroupsVar())
+}
+
+// GroupsVar is the magic variable groups: every group's hosts. A run over
+// many hosts computes it once and hands it to TemplateVarsWith.
+func (inv *Inventory) GroupsVar() map[string]any {
+	groups := map[string]any{}
+	for _, g := range inv.groupOrder {
+		hs := inv.groupHosts(g)
+		l := make([]any, len(hs))
+		for i, x := range hs {
+			l[i] = x
+		}
+		groups[g] = l
+	}
+	return groups
+}
+
+// TemplateVarsWith is TemplateVars with groups given (shared, not copied).
+func (inv *Inventory) TemplateVarsWith(name string, groups map[string]any) (map[string]any, error) {
 	h, ok := inv.hosts[name]
 	if !ok {
 		return nil, fmt.Errorf("no host %s in the inventory", name)
@@ -277,15 +297,6 @@ func (inv *Inventory) TemplateVars(name string) (map[string]any, error) {
 		names[i] = g
 	}
 	v["group_names"] = names
-	groups := map[string]any{}
-	for _, g := range inv.groupOrder {
-		hs := inv.groupHosts(g)
-		l := make([]any, len(hs))
-		for i, x := range hs {
-			l[i] = x
-		}
-		groups[g] = l
-	}
 	v["groups"] = groups
 	v["playbook_dir"] = absPath(inv.basedir)
 	v["omit"] = "__omit_place_holder__"
