@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -223,7 +222,7 @@ func (d *deps) becomePassword(ctx context.Context) (string, error) {
 		}
 		line, err := bufio.NewReader(d.in).ReadString('\n')
 		if err != nil && line == "" {
-			got <- answer{"", errors.New("no become password on stdin")}
+			got <- answer{"", usagef("-K: no become password on stdin (and it is no terminal)")}
 			return
 		}
 		got <- answer{strings.TrimRight(line, "\r\n"), nil}

@@ -188,7 +188,12 @@ func runPlay(ctx context.Context, d *deps, o playOptions) error {
 	ro := ansible.RunOptions{
 		Forks: o.forks, Limit: limit, Tags: o.tags, SkipTags: o.skipTags, BecomeUser: o.becomeUser,
 		ExtraVars: ev, Out: d.out, Warn: d.err, ListHosts: o.listHosts, ListTasks: o.listTasks,
-		CommandTimeout: o.commandTimeout, ScriptBase: filepath.Dir(o.playbooks[0]),
+		CommandTimeout: o.commandTimeout, ScriptBase: filepath.Dir(o.playbooks[0]), Fold: o.fold,
+	}
+	if o.asJSON {
+		// stdout carries data: one object per host per task; the
+		// playbook's own output goes to stderr.
+		ro.JSON, ro.Out = d.out, d.err
 	}
 	if !o.given["become-user"] {
 		ro.BecomeUser = "" // the plays', the hosts', then root
@@ -254,20 +259,30 @@ func runPlay(ctx context.Context, d *deps, o playOptions) error {
 	}
 	recap := &ansible.Recap{Stats: map[string]*ansible.HostStats{}}
 	var runErr error
+	rctx := ctx
+	if o.deadline > 0 {
+		var cancel context.CancelFunc
+		rctx, cancel = context.WithTimeout(ctx, o.deadline)
+		defer cancel()
+	}
 	for _, pb := range pbs {
 		var r *ansible.Recap
-		r, runErr = ansible.RunPlaybook(ctx, inv, pb, ex, ro)
+		r, runErr = ansible.RunPlaybook(rctx, inv, pb, ex, ro)
 		recap.Merge(r)
 		if runErr != nil {
 			break
 		}
 	}
-	recap.Print(d.out)
+	recap.Print(ro.Out)
 	if d.header != nil {
 		d.header.Hosts = recapHosts(recap)
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
+	}
+	if rctx.Err() != nil {
+		// The deadline: the hosts it cut off failed their task.
+		return commandExit{code: 2, msg: fmt.Sprintf("ops: the run's deadline (%s) came before the play ended", o.deadline)}
 	}
 	if runErr != nil {
 		return runErr

@@ -61,6 +61,12 @@ type RunOptions struct {
 	CommandTimeout   time.Duration
 	ScriptBase       string // where script: paths are found (the playbook's directory)
 	OnHostTaskResult func(host, task string, r map[string]any)
+	// Fold prints hosts whose task results read alike on one line.
+	Fold bool
+	// JSON, when set, receives one object per host per task: play, task,
+	// host, status (ok, changed, failed, ignored, skipped, unreachable)
+	// and the result as registered.
+	JSON io.Writer
 }
 
 // HostStats are one host's PLAY RECAP counts.
@@ -114,7 +120,9 @@ type runner struct {
 	recap  *Recap
 	mu     sync.Mutex                // output and recap
 	vars   map[string]map[string]any // each host's variables (inventory, then registered, set by the run)
-	groups map[string]any
+	groups     map[string]any
+	playName   string
+	registered map[string]map[string]any // this task's, until every host has done it
 }
 
 // RunPlaybook runs pb's plays on inv's hosts. The error is for what stops
@@ -130,7 +138,7 @@ func RunPlaybook(ctx context.Context, inv *Inventory, pb *Playbook, exec Executo
 	t := inv.Templar()
 	AnsibleFilters(t)
 	r := &runner{inv: inv, pb: pb, exec: exec, o: o, t: t, recap: &Recap{Stats: map[string]*HostStats{}},
-		vars: map[string]map[string]any{}}
+		vars: map[string]map[string]any{}, registered: map[string]map[string]any{}}
 	for _, play := range pb.Plays {
 		if err := r.play(ctx, play); err != nil {
 			return r.recap, err
@@ -250,6 +258,7 @@ func (r *runner) play(ctx context.Context, play *Play) error {
 		}
 		return nil
 	}
+	r.playName = name
 	r.printf("\nPLAY [%s] %s\n", name, stars("PLAY ["+name+"]"))
 	if len(hosts) == 0 {
 		r.printf("skipping: no hosts matched\n")
@@ -274,6 +283,7 @@ func (r *runner) play(ctx context.Context, play *Play) error {
 	}
 	r.vars = map[string]map[string]any{}
 	playHosts := strSlice(hosts) // one list, shared by every host's variables
+	hostvars := HostVars{}
 	for _, h := range hosts {
 		v, err := r.hostVars(h, playVars)
 		if err != nil {
@@ -282,6 +292,8 @@ func (r *runner) play(ctx context.Context, play *Play) error {
 		v["ansible_play_hosts"] = playHosts
 		v["play_hosts"] = playHosts
 		v["ansible_play_batch"] = playHosts
+		v["hostvars"] = hostvars
+		hostvars[h] = v
 	}
 	bs, err := batches(hosts, play.Serial)
 	if err != nil {
@@ -392,8 +404,47 @@ func (r *runner) task(ctx context.Context, play *Play, t *Task, hosts []string) 
 		}()
 	}
 	wg.Wait()
+	if t.Register != "" {
+		for h, res := range r.registered {
+			r.vars[h][t.Register] = res
+		}
+		clear(r.registered)
+	}
+	if r.o.Fold {
+		lines = fold(hosts, lines)
+	}
 	for _, l := range lines {
 		r.printf("%s", l)
+	}
+	return out
+}
+
+// fold joins the hosts whose lines for a task are the same but for the
+// host's name: "changed: [web1,web2,… (120)]".
+func fold(hosts, lines []string) []string {
+	type group struct {
+		text  string
+		hosts []string
+	}
+	var order []*group
+	byText := map[string]*group{}
+	for i, h := range hosts {
+		key := strings.ReplaceAll(lines[i], "["+h+"]", "[\x00]")
+		g, ok := byText[key]
+		if !ok {
+			g = &group{text: key}
+			byText[key] = g
+			order = append(order, g)
+		}
+		g.hosts = append(g.hosts, h)
+	}
+	out := make([]string, 0, len(order))
+	for _, g := range order {
+		name := strings.Join(g.hosts, ",")
+		if len(g.hosts) > 1 {
+			name += fmt.Sprintf(" (%d)", len(g.hosts))
+		}
+		out = append(out, strings.ReplaceAll(g.text, "[\x00]", "["+name+"]"))
 	}
 	return out
 }
@@ -756,10 +807,15 @@ func (r *runner) count(h string, t *Task, res map[string]any, b *strings.Builder
 	defer r.mu.Unlock()
 	vars := r.vars[h]
 	if t.Register != "" {
-		vars[t.Register] = res
+		// Set once every host has done the task: other hosts' templates
+		// may read this host's variables (hostvars) meanwhile.
+		r.registered[h] = res
 	}
 	if r.o.OnHostTaskResult != nil {
 		r.o.OnHostTaskResult(h, t.Name, res)
+	}
+	if r.o.JSON != nil {
+		defer func() { r.emitJSON(h, t, res) }()
 	}
 	s := r.stats(h)
 	switch {
@@ -785,6 +841,7 @@ func (r *runner) count(h string, t *Task, res map[string]any, b *strings.Builder
 			fmt.Fprintf(b, "fatal: [%s]: FAILED! => %s\n", h, resultJSON(res))
 		}
 		if ignore {
+			res["_ignored"] = true
 			s.Ok++
 			s.Ignored++
 			if res["changed"] == true {
@@ -886,3 +943,38 @@ func (r *Recap) Merge(other *Recap) {
 		s.Ignored += o.Ignored
 	}
 }
+
+// emitJSON writes one host's task result for --json (under r.mu).
+func (r *runner) emitJSON(h string, t *Task, res map[string]any) {
+	status := "ok"
+	switch {
+	case res["unreachable"] == true:
+		status = "unreachable"
+	case res["skipped"] == true:
+		status = "skipped"
+	case res["failed"] == true && res["_ignored"] == true:
+		status = "ignored"
+	case res["failed"] == true:
+		status = "failed"
+	case res["changed"] == true:
+		status = "changed"
+	}
+	shown := make(map[string]any, len(res))
+	for k, v := range res {
+		if k != "_ignored" {
+			shown[k] = v
+		}
+	}
+	b, err := json.Marshal(map[string]any{"play": r.playName, "task": t.Name, "host": h, "status": status, "result": shown})
+	if err != nil {
+		b, _ = json.Marshal(map[string]any{"play": r.playName, "task": t.Name, "host": h, "status": status, "error": err.Error()})
+	}
+	_, _ = r.o.JSON.Write(append(b, '\n'))
+}
+
+// HostVars is the magic variable hostvars: every play host's variables by
+// name. Its own type keeps the templating from walking into it (each
+// host's variables hold hostvars again); templates index it as a mapping.
+// Values are as set: a template inside another host's variable is not
+// rendered.
+type HostVars map[string]any
