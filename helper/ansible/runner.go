@@ -112,14 +112,14 @@ func stars(title string) string { return strings.Repeat("*", max(3, 79-len(title
 
 // runner is one ansible-playbook run.
 type runner struct {
-	inv    *Inventory
-	pb     *Playbook
-	exec   Executor
-	o      RunOptions
-	t      *Templar
-	recap  *Recap
-	mu     sync.Mutex                // output and recap
-	vars   map[string]map[string]any // each host's variables (inventory, then registered, set by the run)
+	inv        *Inventory
+	pb         *Playbook
+	exec       Executor
+	o          RunOptions
+	t          *Templar
+	recap      *Recap
+	mu         sync.Mutex                // output and recap
+	vars       map[string]map[string]any // each host's variables (inventory, then registered, set by the run)
 	groups     map[string]any
 	playName   string
 	registered map[string]map[string]any // this task's, until every host has done it
