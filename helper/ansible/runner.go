@@ -709,11 +709,11 @@ func (r *runner) command(ctx context.Context, play *Play, t *Task, h string, var
 		if err != nil {
 			return map[string]any{"failed": true, "msg": err.Error()}
 		}
-		words, err := splitArgs(ff)
+		words, err := pySplitArgs(ff)
 		if err != nil || len(words) == 0 {
 			return map[string]any{"failed": true, "msg": "script: no script named"}
 		}
-		path := words[0]
+		path := pyUnquote(words[0])
 		if !filepath.IsAbs(path) {
 			for _, dir := range []string{filepath.Join(r.o.ScriptBase, "files"), r.o.ScriptBase} {
 				if _, err := os.Stat(filepath.Join(dir, path)); err == nil {
@@ -736,7 +736,9 @@ func (r *runner) command(ctx context.Context, play *Play, t *Task, h string, var
 				args[k] = s
 			}
 		}
-		req.Line, req.Stdin = scriptLine(words[1:], args), body
+		// The arguments go to the remote shell as written, as Ansible's
+		// script passes them.
+		req.Line, req.Stdin = scriptLine(pyJoinArgs(words[1:]), args), body
 	}
 	res := r.exec.Exec(ctx, h, req)
 	if !res.Reached {
@@ -767,11 +769,7 @@ const scriptSkipped = 217
 // scriptLine runs a script sent on stdin as Ansible's script module runs
 // it: a private copy (mktemp, mode 0700), its stdin empty, removed in the
 // same session; creates/removes checked first; chdir, executable.
-func scriptLine(args []string, o map[string]string) string {
-	q := make([]string, len(args))
-	for i, a := range args {
-		q[i] = shellQuote(a)
-	}
+func scriptLine(args string, o map[string]string) string {
 	var b strings.Builder
 	if c := o["creates"]; c != "" {
 		fmt.Fprintf(&b, "if [ -e %s ]; then echo 'skipped, since %s exists'; exit %d; fi; ", shellQuote(c), c, scriptSkipped)
@@ -787,7 +785,7 @@ func scriptLine(args []string, o map[string]string) string {
 	if e := o["executable"]; e != "" {
 		run = e + ` "$t"`
 	}
-	fmt.Fprintf(&b, "%s %s </dev/null", run, strings.Join(q, " "))
+	fmt.Fprintf(&b, "%s %s </dev/null", run, args)
 	return b.String()
 }
 

@@ -102,3 +102,32 @@ func TestRunnerHostvarsSeeRegistered(t *testing.T) {
 		t.Errorf("%s", out)
 	}
 }
+
+// script: the file goes on stdin into a private copy run with the
+// arguments as written; creates/removes are checked first.
+func TestRunnerScript(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "hello.sh"), []byte("#!/bin/sh\necho hello \"$1\"\n"), 0o755)
+	p := filepath.Join(dir, "pb.yml")
+	os.WriteFile(p, []byte("- hosts: h1\n  gather_facts: false\n  tasks:\n    - script: hello.sh \"two words\" {{ inventory_hostname }}\n      args:\n        creates: /nonexistent\n"), 0o644)
+	pb, err := LoadPlaybook(p, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, _ := Open(context.Background(), Options{Sources: []string{"h1,"}, Basedir: dir})
+	f := &recordExec{}
+	if _, err := RunPlaybook(context.Background(), inv, pb, f, RunOptions{ScriptBase: dir, Out: &bytes.Buffer{}}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(f.req.Line, `"$t" "two words" h1 </dev/null`) || !strings.Contains(f.req.Line, "if [ -e /nonexistent ]") ||
+		!strings.Contains(f.req.Line, "mktemp") || string(f.req.Stdin) != "#!/bin/sh\necho hello \"$1\"\n" {
+		t.Errorf("line %q, stdin %q", f.req.Line, f.req.Stdin)
+	}
+}
+
+type recordExec struct{ req ExecRequest }
+
+func (r *recordExec) Exec(_ context.Context, _ string, c ExecRequest) ExecResult {
+	r.req = c
+	return ExecResult{Reached: true}
+}

@@ -331,7 +331,7 @@ func ParseExtraVars(args []string) (map[string]any, error) {
 			}
 		default:
 			var err error
-			if data, err = parseKV(a); err != nil {
+			if data, err = pyParseKV(a, false); err != nil {
 				return nil, fmt.Errorf("extra vars %q: %v", a, err)
 			}
 		}
@@ -340,106 +340,6 @@ func ParseExtraVars(args []string) (map[string]any, error) {
 			return nil, fmt.Errorf("invalid extra vars data supplied: %q could not be made into a dictionary", a)
 		}
 		maps.Copy(out, m)
-	}
-	return out, nil
-}
-
-// parseKV is parse_kv: k=v words (quotes kept together, Jinja blocks
-// unsplit), values unquoted; other words go to _raw_params.
-func parseKV(s string) (map[string]any, error) {
-	words, err := splitArgs(s)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]any{}
-	var raw []string
-	for _, w := range words {
-		x := decodeEscapes(w)
-		pos := -1
-		for i := 1; i < len(x); i++ {
-			if x[i] == '=' && x[i-1] != '\\' {
-				pos = i
-				break
-			}
-		}
-		if pos < 0 {
-			if strings.Contains(x, "=") {
-				raw = append(raw, strings.ReplaceAll(x, `\=`, "="))
-			} else {
-				raw = append(raw, w)
-			}
-			continue
-		}
-		out[strings.TrimSpace(x[:pos])] = unquote(strings.TrimSpace(x[pos+1:]))
-	}
-	if len(raw) > 0 {
-		out["_raw_params"] = strings.Join(raw, " ")
-	}
-	return out, nil
-}
-
-func unquote(s string) string {
-	if len(s) >= 2 && s[0] == s[len(s)-1] && (s[0] == '"' || s[0] == '\'') {
-		return s[1 : len(s)-1]
-	}
-	return s
-}
-
-// splitArgs splits on white space outside quotes and Jinja blocks,
-// keeping the quotes.
-func splitArgs(s string) ([]string, error) {
-	var out []string
-	var cur strings.Builder
-	var q byte
-	depth := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if i+1 < len(s) {
-			two := s[i : i+2]
-			switch two {
-			case "{{", "{%", "{#":
-				depth++
-				cur.WriteString(two)
-				i++
-				continue
-			case "}}", "%}", "#}":
-				if depth > 0 {
-					depth--
-					cur.WriteString(two)
-					i++
-					continue
-				}
-			}
-		}
-		switch {
-		case q != 0:
-			if c == '\\' && i+1 < len(s) {
-				cur.WriteByte(c)
-				i++
-				cur.WriteByte(s[i])
-				continue
-			}
-			if c == q {
-				q = 0
-			}
-			cur.WriteByte(c)
-		case c == '"' || c == '\'':
-			q = c
-			cur.WriteByte(c)
-		case (c == ' ' || c == '\t' || c == '\n' || c == '\r') && depth == 0:
-			if cur.Len() > 0 {
-				out = append(out, cur.String())
-				cur.Reset()
-			}
-		default:
-			cur.WriteByte(c)
-		}
-	}
-	if q != 0 {
-		return nil, errors.New("error parsing argument string, try quoting the entire line")
-	}
-	if cur.Len() > 0 {
-		out = append(out, cur.String())
 	}
 	return out, nil
 }
