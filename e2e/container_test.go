@@ -174,21 +174,7 @@ func TestRemoteContainerExamplePlaybookAsTyped(t *testing.T) {
 		t.Fatalf("exit %v\n%s", err, screen.String())
 	}
 	// The inventory lists the working and standby hosts; each got its root-owned mark.
-	var want []string
-	for _, h := range lab.MackerelHosts(st) {
-		if !h.IsRetired && (h.Status == "working" || h.Status == "standby") {
-			want = append(want, h.Name)
-		}
-	}
-	ents, _ := os.ReadDir(marks)
-	var got []string
-	for _, e := range ents {
-		fi, _ := e.Info()
-		if fi.Sys().(*syscall.Stat_t).Uid == 0 {
-			got = append(got, e.Name())
-		}
-	}
-	if strings.Join(got, ",") != strings.Join(want, ",") {
+	if got, want := rootMarks(marks), inventoryHosts(st); got != want {
 		t.Errorf("root-owned marks %v, want %v", got, want)
 	}
 	if bytes.Contains(screen.Bytes(), []byte(st.BecomePassword)) {
@@ -214,22 +200,7 @@ func TestRemoteContainerOpsPlayExample(t *testing.T) {
 	if err != nil {
 		t.Fatalf("exit %v\n%s", err, screen.String())
 	}
-	var want []string
-	for _, h := range lab.MackerelHosts(st) {
-		if !h.IsRetired && (h.Status == "working" || h.Status == "standby") {
-			want = append(want, h.Name)
-		}
-	}
-	ents, _ := os.ReadDir(marks)
-	var got []string
-	for _, e := range ents {
-		fi, _ := e.Info()
-		b, _ := os.ReadFile(filepath.Join(marks, e.Name()))
-		if fi.Sys().(*syscall.Stat_t).Uid == 0 && strings.Contains(string(b), e.Name()+" ran as root") {
-			got = append(got, e.Name())
-		}
-	}
-	if strings.Join(got, ",") != strings.Join(want, ",") {
+	if got, want := rootMarks(marks), inventoryHosts(st); got != want {
 		t.Errorf("root-owned marks %v, want %v\n%s", got, want, screen.String())
 	}
 	if bytes.Contains(screen.Bytes(), []byte(st.BecomePassword)) {
@@ -528,4 +499,31 @@ func TestLocalContainerRunsAsTheCaller(t *testing.T) {
 	if code != 9 {
 		t.Errorf("local-container with agent: exit %d %q %q", code, out2, stderr)
 	}
+}
+
+// inventoryHosts are the hosts the Mackerel inventory lists (working and
+// standby), comma-separated.
+func inventoryHosts(st *lab.State) string {
+	var want []string
+	for _, h := range lab.MackerelHosts(st) {
+		if !h.IsRetired && (h.Status == "working" || h.Status == "standby") {
+			want = append(want, h.Name)
+		}
+	}
+	return strings.Join(want, ",")
+}
+
+// rootMarks are the marks in dir that mark.sh left as root, named after
+// their host and saying so, comma-separated.
+func rootMarks(dir string) string {
+	ents, _ := os.ReadDir(dir)
+	var got []string
+	for _, e := range ents {
+		fi, _ := e.Info()
+		b, _ := os.ReadFile(filepath.Join(dir, e.Name()))
+		if fi.Sys().(*syscall.Stat_t).Uid == 0 && strings.Contains(string(b), e.Name()+" ran as root") {
+			got = append(got, e.Name())
+		}
+	}
+	return strings.Join(got, ",")
 }

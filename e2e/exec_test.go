@@ -120,20 +120,7 @@ func TestExecScriptAndBecome(t *testing.T) {
 func TestExecClassifiesBrokenHosts(t *testing.T) {
 	st := needHosts(t, 20)
 	// A host that accepts TCP but never speaks SSH.
-	silent, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer silent.Close()
-	go func() {
-		for {
-			c, err := silent.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-		}
-	}()
+	silent := silentListener(t)
 	_, silentPort, _ := net.SplitHostPort(silent.Addr().String())
 	// lab05's key is forged in this known_hosts; the others are the real ones.
 	kh := filepath.Join(t.TempDir(), "known_hosts")

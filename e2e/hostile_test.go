@@ -219,20 +219,7 @@ func TestExecInterruptedUnderHostileHosts(t *testing.T) {
 func TestExecSecondInterruptSkipsThePush(t *testing.T) {
 	labState(t)
 	dir, _ := startFleet(t, 50, "stall-run=5")
-	silent, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer silent.Close()
-	go func() {
-		for {
-			c, err := silent.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-		}
-	}()
+	silent := silentListener(t)
 	logDir := filepath.Join(t.TempDir(), "log")
 	cmd := exec.Command(filepath.Join(os.Getenv("OPS_BIN"), "ops"), "exec", "-i", filepath.Join(dir, "inventory.ini"), "fleet", "--", "uptime")
 	cmd.Env = append([]string{"PATH=" + toolsOnly(t, "git"), "HOME=" + t.TempDir()},
@@ -271,4 +258,30 @@ func TestExecSecondInterruptSkipsThePush(t *testing.T) {
 	if subject, hosts := loggedHosts(t, logDir); !strings.HasPrefix(subject, "[interrupted] ") || len(hosts) != 50 {
 		t.Errorf("logged %q with %d hosts", subject, len(hosts))
 	}
+}
+
+// silentListener accepts TCP and never says a word, until the test ends.
+func silentListener(t *testing.T) net.Listener {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	return l
 }
