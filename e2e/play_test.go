@@ -58,6 +58,15 @@ var diffPlaybooks = map[string]string{
       raw: touch {{ mark_dir }}/{{ inventory_hostname }}-root
       become: true
       tags: [deploy]
+    - name: a script with arguments
+      script: mark.sh "{{ mark_dir }}" {{ inventory_hostname }}
+      register: sc
+    - name: its output
+      raw: touch {{ mark_dir }}/{{ inventory_hostname }}-said-{{ sc.stdout | trim }}
+    - name: a script whose creates exists
+      script: mark.sh "{{ mark_dir }}" again
+      args:
+        creates: "{{ mark_dir }}/{{ inventory_hostname }}-script"
 `,
 	"serial.yml": `- name: rolling
   hosts: all
@@ -114,6 +123,9 @@ func TestPlayMatchesAnsiblePlaybook(t *testing.T) {
 	for name, body := range diffPlaybooks {
 		os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644)
 	}
+	// Found in files/ beside the playbook, as Ansible finds it.
+	os.MkdirAll(filepath.Join(dir, "files"), 0o755)
+	os.WriteFile(filepath.Join(dir, "files", "mark.sh"), []byte("#!/bin/sh\ntouch \"$1/$2-script\"\necho ok-$2\n"), 0o755)
 	home := t.TempDir()
 	root := "/var/tmp/ops-play-diff"
 	os.RemoveAll(root)
