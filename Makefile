@@ -9,7 +9,7 @@ LAB      := $(BIN)/ops-lab --dir $(LAB_DIR)
 OPS      := $(BIN)/ops
 LABENV   = eval "$$($(LAB) env)"
 
-.PHONY: bench build push deploy check setup inventory remote-test-run local-test-run bin lab-up lab-down lab-env lab-status demo test unit e2e lab-down-test vet fmt
+.PHONY: man bench build push deploy check setup inventory remote-test-run local-test-run bin lab-up lab-down lab-env lab-status demo test unit e2e lab-down-test vet fmt
 
 bin:
 	@$(GO) build -o $(BIN)/ ./cmd/...
@@ -76,6 +76,12 @@ lab-down-test: bin
 # ops exec against ansible and parallel-ssh on a simulated fleet (N=1000, LARGE=10000).
 bench: bin
 	@scripts/bench.sh
+
+# The man page, from the same declarations as --help.
+man: bin
+	@mkdir -p man
+	$(OPS) __man > man/ops.1
+	@echo "man/ops.1 (man -l man/ops.1)"
 
 fmt:
 	gofmt -w .

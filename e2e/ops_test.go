@@ -110,3 +110,20 @@ func TestOpsVersionNamesTheRevision(t *testing.T) {
 		t.Errorf("ops version %q does not name revision %s", out, rev)
 	}
 }
+
+// ops completion bash, loaded by a real bash, completes subcommands and
+// exec's flags.
+func TestCompletionInRealBash(t *testing.T) {
+	script := `source <(ops completion bash)
+for line in "ops ex" "ops exec --for" "ops log "; do
+  read -ra COMP_WORDS <<< "$line"; [[ "$line" == *" " ]] && COMP_WORDS+=("")
+  COMP_CWORD=$((${#COMP_WORDS[@]}-1)); _ops; echo "$line => ${COMPREPLY[*]}"
+done`
+	cmd := exec.Command("bash", "-c", script)
+	cmd.Env = append(os.Environ(), "PATH="+os.Getenv("OPS_BIN")+":"+os.Getenv("PATH"))
+	out, err := cmd.CombinedOutput()
+	want := "ops ex => exec\nops exec --for => --forks --forward-agent\nops log  => list push show\n"
+	if err != nil || string(out) != want {
+		t.Errorf("%v\n%s", err, out)
+	}
+}

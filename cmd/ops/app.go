@@ -118,8 +118,11 @@ func newApp(d *deps) *cli.App {
 			playCommand(d),
 			logCommand(d),
 			sshGitCommand(d),
+			completionCommand(d),
 		},
 	}
+	self := func() *cli.App { return app }
+	app.Commands = append(app.Commands, completeCommand(d, self), manCommand(d, self))
 	setUsageErrors(app.Commands, app.OnUsageError)
 
 	return app

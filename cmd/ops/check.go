@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -17,19 +18,28 @@ func checkCommand(d *deps) *cli.Command {
 	return &cli.Command{
 		Name:  "check",
 		Usage: "check the operation server: SSH, engine, image digest, ansible in the image, forwarded agent in a container",
-		Flags: sshFlags(),
+		Flags: append(sshFlags(), &cli.BoolFlag{Name: "json", Usage: "a JSON array of {check, ok, detail} on stdout"}),
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
 				return usagef("check takes no arguments")
 			}
-			return runCheck(c.Context, d, sshOptionsFrom(c))
+			return runCheck(c.Context, d, sshOptionsFrom(c), c.Bool("json"))
 		},
 	}
+}
+
+// checkItem is one line of the checklist (--json's schema).
+type checkItem struct {
+	Check  string `json:"check"`
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail"`
 }
 
 type checklist struct {
 	d      *deps
 	failed int
+	json   bool
+	items  []checkItem
 }
 
 func (c *checklist) line(ok bool, name, format string, a ...any) bool {
@@ -38,7 +48,11 @@ func (c *checklist) line(ok bool, name, format string, a ...any) bool {
 		status = "FAILED"
 		c.failed++
 	}
-	fmt.Fprintf(c.d.out, "%-7s %-9s %s\n", status, name, fmt.Sprintf(format, a...))
+	detail := fmt.Sprintf(format, a...)
+	c.items = append(c.items, checkItem{Check: name, OK: ok, Detail: detail})
+	if !c.json {
+		fmt.Fprintf(c.d.out, "%-7s %-9s %s\n", status, name, detail)
+	}
 	return ok
 }
 
@@ -48,13 +62,18 @@ func randomName() string {
 	return hex.EncodeToString(b)
 }
 
-func runCheck(ctx context.Context, d *deps, o sshOptions) error {
-	cl := &checklist{d: d}
+func runCheck(ctx context.Context, d *deps, o sshOptions, asJSON bool) error {
+	cl := &checklist{d: d, json: asJSON}
 	ref, err := d.imageRef()
 	if err != nil {
 		return err
 	}
 	done := func() error {
+		if cl.json {
+			if err := json.NewEncoder(d.out).Encode(cl.items); err != nil {
+				return err
+			}
+		}
 		if cl.failed > 0 {
 			return fmt.Errorf("%d check(s) failed", cl.failed)
 		}

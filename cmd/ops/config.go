@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"runtime"
 	"text/tabwriter"
@@ -14,18 +15,22 @@ func runtimeInfo() string { return runtime.Version() + " " + runtime.GOOS + "/" 
 
 type configOptions struct {
 	showHelp bool
+	asJSON   bool
 }
 
 func configCommand(d *deps) *cli.Command {
 	return &cli.Command{
 		Name:  "config",
 		Usage: "print every effective setting and where it came from",
-		Flags: []cli.Flag{&cli.BoolFlag{Name: "help-keys", Usage: "also describe each key"}},
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "help-keys", Usage: "also describe each key"},
+			&cli.BoolFlag{Name: "json", Usage: "one JSON object on stdout: {file, keys: [{key, value, items, source, env, help}], ansible_cfg: {path, settings: [{section, key, value, origin, env}]}}; secrets masked"},
+		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
 				return usagef("config takes no arguments")
 			}
-			return runConfig(d, configOptions{showHelp: c.Bool("help-keys")})
+			return runConfig(d, configOptions{showHelp: c.Bool("help-keys"), asJSON: c.Bool("json")})
 		},
 	}
 }
@@ -44,7 +49,64 @@ var credentialEnv = []struct {
 	{"MACKEREL_APIKEY", true},
 }
 
+// configJSON is ops config --json's schema.
+type configJSON struct {
+	File       string      `json:"file"`
+	Keys       []configKey `json:"keys"`
+	AnsibleCfg struct {
+		Path     string           `json:"path"`
+		Settings []ansibleSetting `json:"settings"`
+	} `json:"ansible_cfg"`
+}
+
+type configKey struct {
+	Key    string   `json:"key"`
+	Value  string   `json:"value"`
+	Items  []string `json:"items,omitempty"`
+	Source string   `json:"source"`
+	Env    string   `json:"env"`
+	Help   string   `json:"help"`
+}
+
+type ansibleSetting struct {
+	Section string `json:"section"`
+	Key     string `json:"key"`
+	Value   string `json:"value"`
+	Origin  string `json:"origin"`
+	Env     string `json:"env"`
+}
+
+func printConfigJSON(d *deps) error {
+	var out configJSON
+	out.File = d.cfg.File
+	for _, v := range d.cfg.All() {
+		val, items := v.String(), v.Items
+		if v.Key.Secret {
+			val, items = opsconfig.Mask(val), nil
+		}
+		out.Keys = append(out.Keys, configKey{v.Key.Name, val, items, v.Source, v.Key.Env(), v.Key.Help})
+	}
+	acfg, err := d.ansibleConfig()
+	if err != nil {
+		return err
+	}
+	out.AnsibleCfg.Path = acfg.Path
+	for _, st := range acfg.Settings {
+		val := st.Value
+		if st.Unset {
+			val = ""
+		}
+		out.AnsibleCfg.Settings = append(out.AnsibleCfg.Settings, ansibleSetting{st.Section, st.Key, val, st.Origin, st.Env})
+	}
+	enc := json.NewEncoder(d.out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
 func runConfig(d *deps, o configOptions) error {
+	if o.asJSON {
+		return printConfigJSON(d)
+	}
 	file := d.cfg.File
 	if file == "" {
 		file = "(none found; defaults and environment only)"

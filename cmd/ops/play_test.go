@@ -47,3 +47,27 @@ func TestPlayRefusals(t *testing.T) {
 		}
 	}
 }
+
+// Completion's candidates come from the same declarations as the help.
+func TestComplete(t *testing.T) {
+	app := newApp(&deps{streams: streams{out: &strings.Builder{}, err: &strings.Builder{}}})
+	for _, tc := range []struct {
+		words []string
+		want  string
+	}{
+		{[]string{"ex"}, "exec"},
+		{[]string{"exec", "--for"}, "--forks --forward-agent"},
+		{[]string{"exec", "-i", "hosts", "all", "--li"}, "--limit --list-hosts"},
+		{[]string{"play", "--skip"}, "--skip-tags"},
+		{[]string{"log", ""}, "list push show"},
+		{[]string{"log", "list", "--j"}, "--json"},
+		{[]string{"check", "--j"}, "--json"},
+		{[]string{"completion", ""}, "bash fish zsh"},
+		{[]string{"--vers"}, "--version"},
+		{[]string{"exec", "all", "--", "fil"}, ""},
+	} {
+		if got := strings.Join(complete(app, tc.words), " "); got != tc.want {
+			t.Errorf("%q: %q, want %q", tc.words, got, tc.want)
+		}
+	}
+}
