@@ -15,6 +15,8 @@ import (
 	mkr "github.com/mackerelio/mackerel-client-go"
 	"github.com/urfave/cli/v2"
 
+	"github.com/ops-team/ops/cmd/internal/buildinfo"
+
 	mackerelx "github.com/ops-team/ops/helper/mackerel"
 	"github.com/ops-team/ops/inventory"
 )
@@ -53,6 +55,7 @@ func run(ctx context.Context, args []string, e env) int {
 		ExitErrHandler:  func(*cli.Context, error) {},
 		OnUsageError:    func(_ *cli.Context, err error, _ bool) error { return usageError{err} },
 		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "version", Usage: "print the version and exit"},
 			&cli.BoolFlag{Name: "list", Usage: "print the inventory"},
 			&cli.StringFlag{Name: "host", Usage: "print the variables of host `NAME`"},
 			&cli.StringFlag{Name: "service", Usage: "only hosts of `SERVICE`", EnvVars: []string{"MACKEREL_INVENTORY_SERVICE"}},
@@ -70,7 +73,12 @@ func run(ctx context.Context, args []string, e env) int {
 			&cli.DurationFlag{Name: "backoff", Value: 500 * time.Millisecond, Usage: "first wait between tries, doubled each time (429 waits as Retry-After says)", EnvVars: []string{"MACKEREL_INVENTORY_BACKOFF"}},
 			&cli.DurationFlag{Name: "timeout", Value: time.Minute, Usage: "give up on the API after this long, retries included", EnvVars: []string{"MACKEREL_INVENTORY_TIMEOUT"}},
 		},
+		HideVersion: true,
 		Action: func(c *cli.Context) error {
+			if c.Bool("version") {
+				_, err := fmt.Fprintf(e.stdout, "mackerel-inventory %s %s\n", buildinfo.Version(), buildinfo.Runtime())
+				return err
+			}
 			o, err := parseOptions(c, e)
 			if err != nil {
 				return err

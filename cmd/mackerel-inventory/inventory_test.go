@@ -276,3 +276,11 @@ func TestCache(t *testing.T) {
 		t.Errorf("API down with --allow-stale: %+v", r)
 	}
 }
+
+func TestVersion(t *testing.T) {
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"mackerel-inventory", "--version"}, env{stdout: &out, stderr: &errb})
+	if code != 0 || !strings.HasPrefix(out.String(), "mackerel-inventory ") || errb.Len() != 0 {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, out.String(), errb.String())
+	}
+}

@@ -3,15 +3,12 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"runtime"
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/ops-team/ops/cmd/internal/opsconfig"
 )
-
-func runtimeInfo() string { return runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH }
 
 type configOptions struct {
 	showHelp bool
