@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 
+	"github.com/ops-team/ops/helper/sshx"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
 )
@@ -25,10 +26,7 @@ type exitInfo struct {
 	signal string // "KILL", … when the command died of a signal
 	got    bool   // the host said either
 }
-
 // signals are the numbers RFC 4254 names map to (as x/crypto/ssh's own).
-var signals = map[string]int{"ABRT": 6, "ALRM": 14, "FPE": 8, "HUP": 1, "ILL": 4, "INT": 2, "KILL": 9,
-	"PIPE": 13, "QUIT": 3, "SEGV": 11, "TERM": 15, "USR1": 10, "USR2": 12}
 
 // agentChannels caps the forwarded-agent channels one host may hold open.
 const agentChannels = 4
@@ -114,7 +112,7 @@ func (w *sessionWatch) handle(r *ssh.Request) {
 		if ssh.Unmarshal(r.Payload, &m) == nil {
 			w.ex.signal, w.ex.got = m.Signal, true
 			if w.ex.status == -1 {
-				w.ex.status = 128 + signals[m.Signal]
+				w.ex.status = sshx.SignalStatus(m.Signal)
 			}
 		}
 	}

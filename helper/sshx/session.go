@@ -36,9 +36,18 @@ func (e *ConnectionLostError) Error() string {
 	return fmt.Sprintf("connection lost before the command finished: %v", e.Err)
 }
 
-var signals = map[string]int{
-	"ABRT": 6, "ALRM": 14, "FPE": 8, "HUP": 1, "ILL": 4, "INT": 2, "KILL": 9,
-	"PIPE": 13, "QUIT": 3, "SEGV": 11, "TERM": 15, "USR1": 10, "USR2": 12,
+// SignalStatus is the exit status a shell reports for a command killed by
+// the signal RFC 4254 names (128 + its number); a name it does not list is
+// reported as SIGTERM's. The one signal table of ops.
+func SignalStatus(name string) int {
+	n, ok := map[string]int{
+		"ABRT": 6, "ALRM": 14, "FPE": 8, "HUP": 1, "ILL": 4, "INT": 2, "KILL": 9,
+		"PIPE": 13, "QUIT": 3, "SEGV": 11, "TERM": 15, "USR1": 10, "USR2": 12,
+	}[name]
+	if !ok {
+		n = int(syscall.SIGTERM)
+	}
+	return 128 + n
 }
 
 // Run runs the command and returns its exit status (128+N for a signal, as
@@ -114,10 +123,7 @@ func exitStatus(err error) (int, error) {
 	var ee *ssh.ExitError
 	if errors.As(err, &ee) {
 		if sig := ee.Signal(); sig != "" {
-			if n, ok := signals[sig]; ok {
-				return 128 + n, nil
-			}
-			return 128 + int(syscall.SIGTERM), nil
+			return SignalStatus(sig), nil
 		}
 		return ee.ExitStatus(), nil
 	}
