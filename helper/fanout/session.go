@@ -26,7 +26,6 @@ type exitInfo struct {
 	signal string // "KILL", … when the command died of a signal
 	got    bool   // the host said either
 }
-// signals are the numbers RFC 4254 names map to (as x/crypto/ssh's own).
 
 // agentChannels caps the forwarded-agent channels one host may hold open.
 const agentChannels = 4
