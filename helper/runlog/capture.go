@@ -12,20 +12,29 @@ import (
 // "Password:", ops's own -K prompt, "Vault password:" and the like.
 var promptRe = regexp.MustCompile(`(?i)(password|passphrase)( for [^:\n]*)?:\s*$`)
 
+// cutSlack is how much a transcript keeps past its limit, so that a secret
+// that straddles the limit is still seen whole (and masked) before the cut.
+const cutSlack = 64 << 10
+
 // Transcript records what the operator saw (everything written to the
-// output writers, in order) and recognises password prompts in it. The
-// k-th prompt's answer is the k-th line typed after the previous answer;
-// answers are kept in memory only and handed to the Mask.
+// output writers, in order, terminal escape sequences removed) and
+// recognises password prompts in it. An answer is a line typed after a
+// prompt was seen: the k-th line typed once a prompt is pending answers
+// the oldest pending prompt. Input typed while no prompt is pending (the
+// commands of an interactive shell, type-ahead) is dropped: it is neither
+// recorded nor taken for a password. Answers are kept in memory only and
+// handed to the Mask.
 type Transcript struct {
 	mu      sync.Mutex
-	buf     bytes.Buffer
+	buf     []byte // escapes removed; up to limit+cutSlack bytes
 	limit   int
-	cut     bool
+	cut     bool    // more was written than buf holds
+	esc     escapes // escape sequences split across writes
+	scratch []byte
 	line    []byte // the output line being written, for prompt detection
-	prompts int
+	pending int    // prompts seen and not yet answered
+	typed   []byte // input since the oldest pending prompt was seen
 	mask    *Mask
-	typed   []byte // input since the last answer
-	answers int
 }
 
 // NewTranscript keeps up to limit bytes (the rest is cut, and says so).
@@ -33,16 +42,21 @@ func NewTranscript(limit int, mask *Mask) *Transcript {
 	return &Transcript{limit: limit, mask: mask}
 }
 
+// write records output. It runs before the output reaches the operator, so
+// a prompt is pending before anyone can have answered it.
 func (t *Transcript) write(p []byte) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if room := t.limit - t.buf.Len(); room > 0 {
-		t.buf.Write(p[:min(len(p), room)])
+	t.scratch = t.esc.strip(t.scratch[:0], p)
+	text := t.scratch
+	room := t.limit + cutSlack - len(t.buf)
+	if room > 0 {
+		t.buf = append(t.buf, text[:min(len(text), room)]...)
 	}
-	if t.buf.Len() >= t.limit {
+	if len(text) > max(room, 0) {
 		t.cut = true
 	}
-	for _, c := range p {
+	for _, c := range text {
 		if c == '\n' || c == '\r' {
 			t.line = t.line[:0]
 			continue
@@ -54,47 +68,70 @@ func (t *Transcript) write(p []byte) {
 		// A prompt ends in ": "; what follows on the line may already be
 		// the program's next output.
 		if (c == ':' || c == ' ') && promptRe.Match(t.line) {
-			t.prompts++
+			if t.pending == 0 {
+				t.typed = t.typed[:0] // typed before the prompt: not its answer
+			}
+			t.pending++
 			t.line = t.line[:0]
 		}
 	}
-	t.answer()
 }
 
-// typedIn records input; complete lines answer pending prompts.
+// typedIn takes input: while a prompt is pending, complete lines answer it.
 func (t *Transcript) typedIn(p []byte) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.pending == 0 {
+		return
+	}
 	t.typed = append(t.typed, p...)
-	t.answer()
-}
-
-// answer matches typed lines to prompts, in order.
-func (t *Transcript) answer() {
-	for t.answers < t.prompts {
+	for t.pending > 0 {
 		i := bytes.IndexAny(t.typed, "\r\n")
 		if i < 0 {
-			return
+			break
 		}
-		t.mask.AddLiteral(string(t.typed[:i]))
+		t.mask.AddLiteral(string(edited(t.typed[:i])))
 		crlf := t.typed[i] == '\r' && i+1 < len(t.typed) && t.typed[i+1] == '\n'
 		t.typed = t.typed[i+1:]
 		if crlf {
 			t.typed = t.typed[1:]
 		}
-		t.answers++
+		t.pending--
 	}
-	if t.answers == t.prompts && len(t.typed) > 4096 {
+	if t.pending == 0 {
+		t.typed = t.typed[:0] // typed after the last answer: nobody asked
+	} else if len(t.typed) > 4096 {
 		t.typed = t.typed[len(t.typed)-4096:]
 	}
 }
 
-// Bytes returns the transcript with every secret masked.
+// edited applies a terminal's line editing to a typed line (as a raw-mode
+// read delivers it): DEL and backspace erase a byte, Ctrl-U the line.
+func edited(line []byte) []byte {
+	out := make([]byte, 0, len(line))
+	for _, c := range line {
+		switch c {
+		case 0x7f, '\b':
+			if len(out) > 0 {
+				out = out[:len(out)-1]
+			}
+		case 0x15:
+			out = out[:0]
+		default:
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Bytes returns the transcript with every secret masked, cut at the limit
+// (after masking: no part of a secret survives the cut).
 func (t *Transcript) Bytes() []byte {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out := t.mask.Apply(t.buf.Bytes())
-	if t.cut {
+	out, cut := t.mask.ApplyCut(t.buf, t.limit)
+	out = out[:len(out):len(out)] // the caller's appends never reach buf
+	if cut || t.cut {
 		out = append(out, []byte("\n[ops: transcript cut at the size limit]\n")...)
 	}
 	return out
@@ -109,9 +146,9 @@ type tee struct {
 }
 
 func (x *tee) Write(p []byte) (int, error) {
-	n, err := x.w.Write(p)
-	x.t.write(p[:n])
-	return n, err
+	// Recorded first: a prompt is seen before the operator can answer it.
+	x.t.write(p)
+	return x.w.Write(p)
 }
 
 // Reader tees input into the transcript's answer detection (input is never

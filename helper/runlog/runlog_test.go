@@ -1,7 +1,6 @@
 package runlog
 
 import (
-	"bytes"
 	"context"
 	"os/exec"
 	"path/filepath"
@@ -10,81 +9,6 @@ import (
 	"testing"
 	"time"
 )
-
-func TestMask(t *testing.T) {
-	m, err := NewMask([]string{`(AKIA|ASIA)[0-9A-Z]{16}`, `(?i)(token|password)["']?\s*=\s*["']?[^\s"',]+`})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.AddLiteral("hunter2")
-	m.AddLiteral("ab") // too short to mask
-	for in, want := range map[string]string{
-		"key AKIAIOSFODNN7EXAMPLE here": "key ******** here",
-		"password=s3cr3t next":          "password=******** next",
-		`"token": "x"`:                  `"token": "x"`,
-		"token = abc,def":               "token = ********,def",
-		"I typed hunter2!":              "I typed ********!",
-		"ab stays":                      "ab stays",
-	} {
-		if got := m.MaskString(in); got != want {
-			t.Errorf("%q → %q, want %q", in, got, want)
-		}
-	}
-	if _, err := NewMask([]string{"("}); err == nil {
-		t.Error("a bad pattern compiled")
-	}
-}
-
-func TestTranscriptCapturesPromptAnswers(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		steps   []string // "o:" output, "i:" input
-		secrets []string
-		kept    []string
-	}{
-		{"typed after the prompt", []string{"o:BECOME password: ", "i:pw1\r", "o:\r\nok pw1\n"}, []string{"pw1"}, []string{"ok "}},
-		{"piped before the prompt", []string{"i:pw2\n", "o:[sudo] password for deploy: ", "o:echo pw2\n"}, []string{"pw2"}, []string{"echo "}},
-		{"prompt and more output in one write", []string{"i:pw3\n", "o:Password: typed pw3\n"}, []string{"pw3"}, []string{"typed"}},
-		{"no prompt, nothing captured", []string{"i:visible\n", "o:visible\n"}, nil, []string{"visible"}},
-		{"two prompts, two answers", []string{"o:BECOME password:", "i:first\n", "o: Vault password: ", "i:second\n", "o:first second\n"}, []string{"first", "second"}, nil},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			m, _ := NewMask(nil)
-			tr := NewTranscript(1<<20, m)
-			var sink strings.Builder
-			w := tr.Writer(&sink)
-			for _, s := range tc.steps {
-				if v, ok := strings.CutPrefix(s, "i:"); ok {
-					r := tr.Reader(strings.NewReader(v))
-					b := make([]byte, 64)
-					r.Read(b)
-				} else {
-					w.Write([]byte(strings.TrimPrefix(s, "o:")))
-				}
-			}
-			got := string(tr.Bytes())
-			for _, s := range tc.secrets {
-				if strings.Contains(got, s) {
-					t.Errorf("%q leaked: %q", s, got)
-				}
-			}
-			for _, s := range tc.kept {
-				if !strings.Contains(got, s) {
-					t.Errorf("%q lost: %q", s, got)
-				}
-			}
-			if !strings.Contains(sink.String(), strings.TrimPrefix(tc.steps[len(tc.steps)-1], "o:")) {
-				t.Error("the operator's own output was changed")
-			}
-		})
-	}
-	m, _ := NewMask(nil)
-	tr := NewTranscript(10, m)
-	tr.Writer(&strings.Builder{}).Write([]byte("0123456789abcdef"))
-	if got := string(tr.Bytes()); !strings.HasPrefix(got, "0123456789\n[ops: transcript cut") {
-		t.Errorf("cut transcript %q", got)
-	}
-}
 
 func TestPlayRecap(t *testing.T) {
 	out := []byte(`PLAY RECAP *********
@@ -104,28 +28,6 @@ db1                        : ok=1    changed=0    unreachable=0    failed=1    s
 	}
 	if PlayRecap([]byte("no recap")) != nil {
 		t.Error("recap without PLAY RECAP")
-	}
-}
-
-// What WriteExecRecap prints, PlayRecap reads back: every class, with the
-// exit status where there is one.
-func TestExecRecapRoundTrip(t *testing.T) {
-	three, zero := 3, 0
-	hosts := []HostResult{{Name: "a", Result: "ok", Exit: &zero}, {Name: "bb", Result: "failed", Exit: &three},
-		{Name: "c", Result: "timed-out"}, {Name: "d", Result: "unreachable"}, {Name: "e", Result: "not-started"},
-		{Name: "f", Result: "interrupted"}}
-	var b bytes.Buffer
-	b.WriteString("h | some output\n")
-	WriteExecRecap(&b, hosts)
-	got := PlayRecap(b.Bytes())
-	if len(got) != len(hosts) {
-		t.Fatalf("%d hosts read back from\n%s", len(got), b.String())
-	}
-	for i, h := range got {
-		w := hosts[i]
-		if h.Name != w.Name || h.Result != w.Result || (h.Exit == nil) != (w.Exit == nil) || (h.Exit != nil && *h.Exit != *w.Exit) {
-			t.Errorf("%+v, want %+v", h, w)
-		}
 	}
 }
 
