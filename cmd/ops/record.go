@@ -35,6 +35,9 @@ func (d *deps) logMask() (*runlog.Mask, error) {
 	if err != nil {
 		return nil, usagef("log.secret_patterns: %v", err)
 	}
+	if w := d.cfg.SecretPatternsWarning(); w != "" {
+		fmt.Fprintf(d.err, "ops: warning: %s\n", w)
+	}
 	for _, name := range secretEnv {
 		m.AddLiteral(d.getenv(name))
 	}

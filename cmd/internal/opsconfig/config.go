@@ -41,8 +41,34 @@ func (k Key) Env() string {
 	return "OPS_" + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(k.Name))
 }
 
-// DefaultSecretPatterns are masked in run logs unless configured otherwise.
-const DefaultSecretPatterns = `(AKIA|ASIA)[0-9A-Z]{16},(?i)aws_secret_access_key["']?\s*[=:]\s*["']?[A-Za-z0-9/+]{20,},(?i)(api[_-]?key|apikey|token|password|passwd|secret)["']?\s*=\s*["']?[^\s"',]+`
+// DefaultSecretPatterns are the regular expressions the run log masks (a
+// fresh slice each call); log.secret_patterns adds to them and only
+// log.replace_secret_patterns drops them. They are: AWS access key IDs and
+// secret keys; the password in a URL (scheme://user:PASSWORD@); an HTTP
+// Authorization header's credentials; and the value of "key=value",
+// "key: value" (YAML) and `"key": "value"` (JSON) whose key names a secret:
+// password, passwd, passphrase, secret, token, api_key, apikey, with any
+// prefix (ansible_become_password, db_password, x-api-key), and pass after
+// a prefix (ansible_become_pass, ansible_ssh_pass; not a bare "PASS:"). A
+// value is a quoted string or a plain token; a token that goes on into
+// "(", "[", "{", "<" or "`" is code (passwd = getpass(prompt)), not a secret.
+// Only the value is masked (the groups named "secret"): the key and the
+// separator stay.
+func DefaultSecretPatterns() []string {
+	key := `(?:[a-z0-9]+[_.-])*(?:password|passwd|passphrase|secret|token|api[_-]?key|apikey)|(?:[a-z0-9]+[_.-])+pass`
+	quoted := `"(?P<secret>[^"\n]+)"|'(?P<secret>[^'\n]+)'`
+	// A token: not starting with "=" (a comparison), ending where a plain
+	// value ends; every byte that may end it is one the token cannot hold,
+	// so a shorter token never ends in front of "(".
+	token := `(?P<secret>[^\s"'=(){}\[\]<>,;&|` + "`" + `][^\s"'(){}\[\]<>,;&|` + "`" + `]*)(?:$|[\s"',;&|)}\]>])`
+	return []string{
+		`(AKIA|ASIA)[0-9A-Z]{16}`,
+		`(?i)aws_secret_access_key["']?\s*[=:]\s*["']?[A-Za-z0-9/+]{20,}`,
+		`(?i)\b(?:` + key + `)\b["']?[ \t]*[=:][ \t]*(?:` + quoted + `|` + token + `)`,
+		`[a-zA-Z][a-zA-Z0-9+.-]*://[^/\s:@]+:(?P<secret>[^/\s@]+)@`,
+		`(?i)\bauthorization:[ \t]*(?:bearer|basic|token)[ \t]+(?P<secret>[^\s"']+)`,
+	}
+}
 
 // Keys is the schema: every key ops reads.
 var Keys = []Key{
@@ -63,7 +89,8 @@ var Keys = []Key{
 	{Name: "log.dir", Default: "~/.local/share/ops/runlog", Help: "local clone of the run-log repository"},
 	{Name: "log.remote", Help: "remote the run log is pushed to (empty: local only)", Secret: true},
 	{Name: "log.project", Help: "branch of the run log (empty: the name of the git checkout ops runs in, else \"default\")"},
-	{Name: "log.secret_patterns", Kind: List, Default: DefaultSecretPatterns, Help: "regular expressions masked in run logs"},
+	{Name: "log.secret_patterns", Kind: List, Help: "regular expressions masked in run logs, in addition to the built-in ones (AWS keys, password=/token=/… values); groups named \"secret\" mark the part masked"},
+	{Name: "log.replace_secret_patterns", Kind: Bool, Default: "false", Help: "log.secret_patterns replaces the built-in patterns instead of adding to them (ops warns on every logged run)"},
 	{Name: "container.env", Kind: List, Help: "environment variable names passed into the container (values never on a command line)"},
 	{Name: "container.mounts", Kind: List, Help: "read-only mounts HOSTPATH:CONTAINERPATH on the operation server"},
 }
@@ -141,12 +168,16 @@ func Load(o Options) (*Config, error) {
 		path = findUp(o.Dir)
 	}
 	if path != "" {
-		b, err := os.ReadFile(path)
+		b, err := readTrusted(path)
 		if err != nil {
 			if explicit && errors.Is(err, os.ErrNotExist) {
 				// A file the user named that is not there is a mistake
 				// in what they typed (exit 2), not a failure of ops.
 				return nil, bad("config: %v", err)
+			}
+			var bv *BadValue
+			if errors.As(err, &bv) {
+				return nil, err
 			}
 			if explicit || !errors.Is(err, os.ErrNotExist) {
 				return nil, fmt.Errorf("config: %w", err)
@@ -182,7 +213,21 @@ func Load(o Options) (*Config, error) {
 		}
 		v.Source = "flag --" + o.FlagOf[name]
 	}
+	if !c.Bool("log.replace_secret_patterns") {
+		v := c.values["log.secret_patterns"]
+		v.Items = append(DefaultSecretPatterns(), v.Items...)
+	}
 	return c, nil
+}
+
+// SecretPatternsWarning is the warning ops prints when the run log is
+// masked by log.secret_patterns alone (log.replace_secret_patterns), else "".
+func (c *Config) SecretPatternsWarning() string {
+	v := c.Get("log.replace_secret_patterns")
+	if v.Raw != "true" {
+		return ""
+	}
+	return fmt.Sprintf("log.replace_secret_patterns is set (%s): the built-in secret patterns (AWS keys, password=, token=, …) are off; only log.secret_patterns masks the run log", v.Source)
 }
 
 func lookupEnv(getenv func(string) string, name string) (string, bool) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -37,7 +38,7 @@ func TestEnvNameRule(t *testing.T) {
 
 func TestPrecedence(t *testing.T) {
 	dir := t.TempDir()
-	file := write(t, dir, "image:\n  name: from-file\n  tag: from-file\nlog:\n  enabled: false\n  secret_patterns: [a, b]\n")
+	file := write(t, dir, "image:\n  name: from-file\n  tag: from-file\nlog:\n  enabled: false\n  secret_patterns: [a, b]\ncontainer:\n  mounts: [\"/a:/a\", \"/b:/b\"]\n")
 	sub := filepath.Join(dir, "a", "b")
 	os.MkdirAll(sub, 0o755)
 	tests := []struct {
@@ -53,9 +54,10 @@ func TestPrecedence(t *testing.T) {
 		{"flag beats env", Options{Dir: sub, Getenv: env(map[string]string{"OPS_IMAGE_TAG": "e"}), Flags: map[string]string{"image.tag": "f"}, FlagOf: map[string]string{"image.tag": "tag"}}, "image.tag", "f", "flag --tag"},
 		{"OPS_CONFIG names the file", Options{Dir: t.TempDir(), Getenv: env(map[string]string{"OPS_CONFIG": file})}, "image.name", "from-file", file + ":2"},
 		{"bool from file", Options{Path: file}, "log.enabled", "false", file + ":5"},
-		{"list from file", Options{Path: file}, "log.secret_patterns", "a,b", file + ":6"},
+		{"list from file", Options{Path: file}, "container.mounts", "/a:/a,/b:/b", file + ":8"},
 		{"list from env", Options{Path: file, Getenv: env(map[string]string{"OPS_CONTAINER_ENV": "A, B"})}, "container.env", "A,B", "env OPS_CONTAINER_ENV"},
-		{"regex list keeps braces", Options{Dir: t.TempDir()}, "log.secret_patterns", DefaultSecretPatterns, "default"},
+		{"secret patterns from file add to the defaults", Options{Path: file}, "log.secret_patterns", strings.Join(append(DefaultSecretPatterns(), "a", "b"), ","), file + ":6"},
+		{"regex list keeps braces", Options{Dir: t.TempDir(), Getenv: env(map[string]string{"OPS_LOG_SECRET_PATTERNS": `x{1,2},(a,b)`})}, "log.secret_patterns", strings.Join(append(DefaultSecretPatterns(), "x{1,2}", "(a,b)"), ","), "env OPS_LOG_SECRET_PATTERNS"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -73,8 +75,8 @@ func TestPrecedence(t *testing.T) {
 		})
 	}
 	c, _ := Load(Options{Dir: t.TempDir(), Getenv: env(nil)})
-	if n := len(c.List("log.secret_patterns")); n != 3 {
-		t.Errorf("default secret patterns split into %d, want 3", n)
+	if got := c.List("log.secret_patterns"); !slices.Equal(got, DefaultSecretPatterns()) {
+		t.Errorf("default secret patterns %q", got)
 	}
 }
 
