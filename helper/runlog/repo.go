@@ -147,11 +147,7 @@ func (r *Repo) Commit(ctx context.Context, path string, content []byte, message,
 	if err := r.ensure(ctx, false); err != nil {
 		return "", err
 	}
-	full := filepath.Join(r.Dir, path)
-	if err := os.MkdirAll(filepath.Dir(full), 0o700); err != nil {
-		return "", err
-	}
-	if err := os.WriteFile(full, content, 0o600); err != nil {
+	if err := r.writeEntry(path, content); err != nil {
 		return "", err
 	}
 	if _, err := r.git(ctx, nil, "add", "--", path); err != nil {
@@ -163,6 +159,50 @@ func (r *Repo) Commit(ctx context.Context, path string, content []byte, message,
 	}
 	id, err := r.git(ctx, nil, "rev-parse", "--short=12", "HEAD")
 	return strings.TrimSpace(id), err
+}
+
+// writeEntry writes a new file at path inside the clone, creating its
+// directories. The clone's tree comes from a shared remote, where anyone
+// may have pushed a symbolic link: no component of path may be one (each is
+// checked with Lstat from the clone's root, and the file is created new,
+// never followed), so that nothing lands outside the clone.
+func (r *Repo) writeEntry(path string, content []byte) error {
+	rel := filepath.Clean(filepath.FromSlash(path))
+	if filepath.IsAbs(rel) || rel == "." || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return fmt.Errorf("run log entry %s: not a path inside the clone", path)
+	}
+	parts := strings.Split(rel, string(filepath.Separator))
+	dir := r.Dir
+	for _, p := range parts[:len(parts)-1] {
+		dir = filepath.Join(dir, p)
+		fi, err := os.Lstat(dir)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				return err
+			}
+			continue
+		case err != nil:
+			return err
+		case fi.Mode()&os.ModeSymlink != 0:
+			return fmt.Errorf("run log entry %s: %s is a symbolic link in the clone %s (pushed to the log's remote?): refused", path, dir, r.Dir)
+		case !fi.IsDir():
+			return fmt.Errorf("run log entry %s: %s is not a directory", path, dir)
+		}
+	}
+	full := filepath.Join(dir, parts[len(parts)-1])
+	f, err := os.OpenFile(full, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		if fi, lerr := os.Lstat(full); lerr == nil && fi.Mode()&os.ModeSymlink != 0 {
+			return fmt.Errorf("run log entry %s: %s is a symbolic link in the clone %s: refused", path, full, r.Dir)
+		}
+		return err
+	}
+	if _, err := f.Write(content); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // Pending counts local commits the remote does not have yet.
