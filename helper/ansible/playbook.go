@@ -46,6 +46,7 @@ type Play struct {
 	AnyErrorsFatal    bool
 	Tags              []string
 	Strategy          string // "" or "linear"
+	CheckMode         *bool  // the play's check_mode (nil: -C)
 	PreTasks          []*Task
 	Tasks             []*Task
 	PostTasks         []*Task
@@ -78,6 +79,18 @@ type Task struct {
 	Tags         []string
 	Environment  any // as written (ignored on raw, with Ansible's warning)
 	Timeout      int
+	// Until are the until conditions (nil: no retries); Retries is the
+	// retries keyword (nil when written null: Ansible's 3 attempts),
+	// Delay the seconds between attempts.
+	Until   []string
+	Retries *int
+	Delay   int
+	RunOnce bool
+	// Vars are the task's vars (raw: templated when used), above the
+	// play's and below set_fact, registered and extra vars.
+	Vars map[string]any
+	// CheckMode is the task's check_mode (nil: the play's, then -C).
+	CheckMode *bool
 }
 
 // RefusedError is a construct of valid Ansible that ops play does not
@@ -258,7 +271,6 @@ var (
 		"vars_prompt":        "prompts",
 		"force_handlers":     "handlers",
 		"order":              "host orders other than the inventory's",
-		"check_mode":         "check mode",
 		"diff":               "diff mode",
 		"connection":         "connections other than ssh",
 		"port":               "a play-level port",
@@ -357,6 +369,10 @@ func (l *pbLoader) play(n *yaml.Node) (*Play, error) {
 			p.AnyErrorsFatal = b != nil && *b
 		case "tags":
 			if p.Tags, err = l.tags(e.v); err != nil {
+				return nil, err
+			}
+		case "check_mode":
+			if p.CheckMode, err = l.boolean(e, "check_mode"); err != nil {
 				return nil, err
 			}
 		case "strategy":
@@ -729,15 +745,9 @@ var (
 		"delegate_to":        "delegation",
 		"delegate_facts":     "delegation",
 		"local_action":       "delegation",
-		"run_once":           "run_once",
-		"until":              "retries",
-		"retries":            "retries",
-		"delay":              "retries",
 		"loop_control":       "loop_control",
 		"notify":             "handlers",
 		"listen":             "handlers",
-		"vars":               "task-level vars",
-		"check_mode":         "check mode",
 		"diff":               "diff mode",
 		"async":              "async tasks",
 		"poll":               "async tasks",
@@ -755,7 +765,13 @@ var (
 		"become_flags":       "become_flags",
 		"become_exe":         "become_exe",
 	}
-	supportedModules = map[string]bool{"raw": true, "script": true, "debug": true, "fail": true}
+	supportedModules = map[string]bool{"raw": true, "script": true, "debug": true, "fail": true,
+		"set_fact": true, "assert": true, "meta": true}
+	// metaActions are the meta tasks ops play runs; validMeta the others
+	// ansible-core 2.14 knows.
+	metaActions = map[string]bool{"noop": true, "end_host": true, "end_play": true}
+	validMeta   = map[string]bool{"flush_handlers": true, "refresh_inventory": true, "clear_facts": true,
+		"clear_host_errors": true, "end_batch": true, "role_complete": true, "reset_connection": true}
 	// rawParamModules are RAW_PARAM_MODULES: the modules that take a free
 	// form.
 	rawParamModules = map[string]bool{"command": true, "win_command": true, "shell": true, "win_shell": true,
@@ -764,6 +780,8 @@ var (
 		"set_fact": true, "meta": true}
 	freeFormModules = map[string]bool{"command": true, "win_command": true, "shell": true, "win_shell": true, "script": true, "raw": true}
 )
+
+const modulesOnly = "ops play runs raw, script, debug, fail, set_fact, assert and meta (noop, end_host, end_play) tasks only"
 
 // shortModule drops the ansible.builtin. / ansible.legacy. prefix.
 func shortModule(name string) string {
@@ -778,7 +796,8 @@ func shortModule(name string) string {
 func isTaskKeyword(k string) bool {
 	switch k {
 	case "name", "when", "register", "changed_when", "failed_when", "ignore_errors", "loop", "tags",
-		"environment", "timeout", "become", "become_user", "args", "action":
+		"environment", "timeout", "become", "become_user", "args", "action",
+		"until", "retries", "delay", "run_once", "vars", "check_mode":
 		return true
 	}
 	_, refused := taskRefused[k]
@@ -797,7 +816,8 @@ func (l *pbLoader) task(n *yaml.Node) (*Task, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Task{File: l.file, Line: n.Line}
+	three := 3
+	t := &Task{File: l.file, Line: n.Line, Retries: &three, Delay: 5}
 	// The module: every key that is not a keyword (ModuleArgsParser).
 	var modEntry *entry
 	var actionEntry, argsEntry *entry
@@ -925,11 +945,60 @@ func (l *pbLoader) task(n *yaml.Node) (*Task, error) {
 			if t.BecomeUser, err = l.str(e.v); err != nil {
 				return nil, err
 			}
+		case "until":
+			if t.Until, err = l.conditions(e.v); err != nil {
+				return nil, err
+			}
+		case "retries", "delay":
+			v, err := l.value(e.v)
+			if err != nil {
+				return nil, err
+			}
+			n, isNull, err := l.intKeyword(e, v)
+			if err != nil {
+				return nil, err
+			}
+			if e.key == "delay" {
+				if !isNull {
+					t.Delay = n
+				}
+			} else if isNull {
+				t.Retries = nil
+			} else {
+				t.Retries = &n
+			}
+		case "run_once":
+			b, err := l.boolean(e, "run_once")
+			if err != nil {
+				return nil, err
+			}
+			t.RunOnce = b != nil && *b
+		case "vars":
+			if t.Vars, err = l.vars(e.v, "Task"); err != nil {
+				return nil, err
+			}
+			// Task.get_vars drops these two.
+			delete(t.Vars, "tags")
+			delete(t.Vars, "when")
+		case "check_mode":
+			if t.CheckMode, err = l.boolean(e, "check_mode"); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if t.Module == "meta" {
+		if err := l.metaTask(t, es); err != nil {
+			return nil, err
 		}
 	}
 	// Templates: conditions are bare expressions, the rest templates.
 	for _, e := range es {
-		bare := e.key == "when" || e.key == "changed_when" || e.key == "failed_when"
+		if t.Module == "assert" && e.key == t.Action {
+			if err := l.scanAssert(e.v); err != nil {
+				return nil, err
+			}
+		}
+		bare := e.key == "when" || e.key == "changed_when" || e.key == "failed_when" || e.key == "until"
 		if err := l.scanNode(e.v, bare); err != nil {
 			return nil, err
 		}
@@ -1031,10 +1100,8 @@ func (l *pbLoader) module(t *Task, n *yaml.Node, modEntry, actionEntry, argsEntr
 			switch {
 			case strings.HasPrefix(short, "import_") || strings.HasPrefix(short, "include"):
 				return l.refuse(at, action, "ops play runs the tasks of one playbook file: no includes or imports")
-			case short == "meta":
-				return l.refuse(at, action, "ops play does not implement meta tasks")
 			}
-			return l.refuse(at, "module "+action, "ops play runs raw, script, debug and fail tasks only")
+			return l.refuse(at, "module "+action, modulesOnly)
 		}
 		v, err := l.value(modEntry.v)
 		if err != nil {
@@ -1056,7 +1123,7 @@ func (l *pbLoader) module(t *Task, n *yaml.Node, modEntry, actionEntry, argsEntr
 	}
 	short := shortModule(action)
 	if !supportedModules[short] {
-		return l.refuse(at, "module "+action, "ops play runs raw, script, debug and fail tasks only")
+		return l.refuse(at, "module "+action, modulesOnly)
 	}
 	final := map[string]any{}
 	for k, x := range extra {
@@ -1111,16 +1178,92 @@ func (l *pbLoader) module(t *Task, n *yaml.Node, modEntry, actionEntry, argsEntr
 		}
 	case "fail":
 		allowed = []string{"msg"}
+	case "assert":
+		allowed = []string{"that", "fail_msg", "msg", "success_msg", "quiet"}
+		if _, ok := final["that"]; !ok {
+			return l.syntax(at, "conditional required in \"that\" string")
+		}
+	case "set_fact":
+		if t.FreeForm != "" {
+			return l.refuse(at, "set_fact with a free form", "write key: value pairs")
+		}
+		delete(final, "cacheable") // Ansible pops it; ops play keeps no fact cache
+		for k := range final {
+			allowed = append(allowed, k)
+		}
+	case "meta":
+		t.FreeForm = strings.TrimSpace(t.FreeForm)
+		switch {
+		case IsTemplate(t.FreeForm):
+			return l.refuse(at, "a templated meta action", "ops play reads meta actions before running")
+		case metaActions[t.FreeForm]:
+		case validMeta[t.FreeForm]:
+			return l.refuse(at, "meta: "+t.FreeForm, "ops play runs meta noop, end_host and end_play only")
+		default:
+			return l.syntax(at, "invalid meta action requested: %s", t.FreeForm)
+		}
 	}
 	for k := range final {
 		if slices.Contains(allowed, k) {
 			continue
 		}
-		if short == "debug" || short == "fail" {
+		if short == "debug" || short == "fail" || short == "assert" || short == "meta" {
 			return l.syntax(at, "Invalid options for %s: %s", short, k)
 		}
 		return l.refuse(at, fmt.Sprintf("%s's argument %s", short, k), "ops play passes "+strings.Join(allowed, ", ")+" only")
 	}
 	t.Args = final
+	return nil
+}
+
+// intKeyword is an isa='int' task keyword (retries, delay): null gives
+// isNull; a template is refused (ops play reads it before running).
+func (l *pbLoader) intKeyword(e entry, v any) (n int, isNull bool, err error) {
+	switch v := v.(type) {
+	case nil:
+		return 0, true, nil
+	case int:
+		return v, false, nil
+	case float64:
+		return int(v), false, nil
+	case string:
+		if IsTemplate(v) {
+			return 0, false, l.refuse(e.v, "a templated "+e.key, "ops play reads "+e.key+" before running")
+		}
+		i, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			return 0, false, l.syntax(e.v, "the field '%s' has an invalid value (%s), and could not be converted to an int", e.key, v)
+		}
+		return i, false, nil
+	}
+	return 0, false, l.syntax(e.v, "the field '%s' has an invalid value (%s), and could not be converted to an int", e.key, pyStr(v))
+}
+
+// metaTask checks the keywords of a meta task: what the linear strategy
+// would do with them that ops play does not.
+func (l *pbLoader) metaTask(t *Task, es []entry) error {
+	for _, e := range es {
+		switch e.key {
+		case "loop", "register", "until", "run_once", "ignore_errors", "changed_when", "failed_when":
+			return l.refuse(e.k, e.key+" on a meta task", "ops play runs meta tasks with name, when, tags and vars only")
+		}
+	}
+	return nil
+}
+
+// scanAssert scans an assert's that: bare conditions (a string holding
+// {{ }} is a template that gives them).
+func (l *pbLoader) scanAssert(n *yaml.Node) error {
+	for n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == "that" {
+			return l.scanNode(n.Content[i+1], true)
+		}
+	}
 	return nil
 }

@@ -67,6 +67,10 @@ type RunOptions struct {
 	// host, status (ok, changed, failed, ignored, skipped, unreachable)
 	// and the result as registered.
 	JSON io.Writer
+	// Check is -C/--check: raw is skipped, script too unless creates or
+	// removes decide (the script never runs), ansible_check_mode is true;
+	// a task's or play's check_mode overrides it.
+	Check bool
 }
 
 // HostStats are one host's PLAY RECAP counts.
@@ -112,17 +116,23 @@ func stars(title string) string { return strings.Repeat("*", max(3, 79-len(title
 
 // runner is one ansible-playbook run.
 type runner struct {
-	inv        *Inventory
-	pb         *Playbook
-	exec       Executor
-	o          RunOptions
-	t          *Templar
-	recap      *Recap
-	mu         sync.Mutex                // output and recap
-	vars       map[string]map[string]any // each host's variables (inventory, then registered, set by the run)
-	groups     map[string]any
-	playName   string
-	registered map[string]map[string]any // this task's, until every host has done it
+	inv      *Inventory
+	pb       *Playbook
+	exec     Executor
+	o        RunOptions
+	t        *Templar
+	recap    *Recap
+	mu       sync.Mutex                // output and recap
+	vars     map[string]map[string]any // each host's variables (inventory, then registered, set by the run)
+	groups   map[string]any
+	playName string
+	results  map[string]map[string]any // this task's, until every host has done it
+	// facts are each host's set_fact and registered variables, kept
+	// across plays (Ansible's non-persistent facts): above play vars,
+	// below extra vars.
+	facts map[string]map[string]any
+	// failed and unreachable hosts do not run in later plays.
+	failed, unreachable map[string]bool
 }
 
 // RunPlaybook runs pb's plays on inv's hosts. The error is for what stops
@@ -138,13 +148,21 @@ func RunPlaybook(ctx context.Context, inv *Inventory, pb *Playbook, exec Executo
 	t := inv.Templar()
 	AnsibleFilters(t)
 	r := &runner{inv: inv, pb: pb, exec: exec, o: o, t: t, recap: &Recap{Stats: map[string]*HostStats{}},
-		vars: map[string]map[string]any{}, registered: map[string]map[string]any{}}
+		vars: map[string]map[string]any{}, results: map[string]map[string]any{},
+		facts: map[string]map[string]any{}, failed: map[string]bool{}, unreachable: map[string]bool{}}
 	for _, play := range pb.Plays {
-		if err := r.play(ctx, play); err != nil {
+		stop, err := r.play(ctx, play)
+		if err != nil {
 			return r.recap, err
 		}
 		if ctx.Err() != nil {
 			return r.recap, ctx.Err()
+		}
+		if stop {
+			// any_errors_fatal, max_fail_percentage, a failed run_once
+			// task or a whole batch failed: the playbook ends
+			// (PlaybookExecutor's break_play).
+			break
 		}
 	}
 	return r.recap, nil
@@ -183,10 +201,13 @@ func (r *runner) hostVars(host string, play map[string]any) (map[string]any, err
 	for k, x := range play {
 		v[k] = x
 	}
+	for k, x := range r.facts[host] {
+		v[k] = x
+	}
 	for k, x := range r.o.ExtraVars {
 		v[k] = x
 	}
-	v["ansible_check_mode"] = false
+	v["ansible_check_mode"] = r.o.Check
 	r.vars[host] = v
 	return v, nil
 }
@@ -241,11 +262,12 @@ func batches(hosts []string, serial []string) ([][]string, error) {
 	return out, nil
 }
 
-// play runs one play, batch by batch.
-func (r *runner) play(ctx context.Context, play *Play) error {
+// play runs one play, batch by batch; stop says the playbook ends
+// there.
+func (r *runner) play(ctx context.Context, play *Play) (stop bool, err error) {
 	hosts, err := r.selectHosts(play.Hosts)
 	if err != nil {
-		return err
+		return false, err
 	}
 	name := play.Name
 	if name == "" {
@@ -256,13 +278,13 @@ func (r *runner) play(ctx context.Context, play *Play) error {
 		for _, h := range hosts {
 			r.printf("      %s\n", h)
 		}
-		return nil
+		return false, nil
 	}
 	r.playName = name
 	r.printf("\nPLAY [%s] %s\n", name, stars("PLAY ["+name+"]"))
 	if len(hosts) == 0 {
 		r.printf("skipping: no hosts matched\n")
-		return nil
+		return false, nil
 	}
 	playVars := map[string]any{}
 	for k, v := range play.Vars {
@@ -275,7 +297,7 @@ func (r *runner) play(ctx context.Context, play *Play) error {
 		}
 		m, err := loadVarsFile(path)
 		if err != nil {
-			return fmt.Errorf("%s:%d: vars_files: %v", play.File, play.Line, err)
+			return false, fmt.Errorf("%s:%d: vars_files: %v", play.File, play.Line, err)
 		}
 		for k, v := range m {
 			playVars[k] = v
@@ -287,7 +309,7 @@ func (r *runner) play(ctx context.Context, play *Play) error {
 	for _, h := range hosts {
 		v, err := r.hostVars(h, playVars)
 		if err != nil {
-			return err
+			return false, err
 		}
 		v["ansible_play_hosts"] = playHosts
 		v["play_hosts"] = playHosts
@@ -297,18 +319,24 @@ func (r *runner) play(ctx context.Context, play *Play) error {
 	}
 	bs, err := batches(hosts, play.Serial)
 	if err != nil {
-		return fmt.Errorf("%s:%d: %v", play.File, play.Line, err)
+		return false, fmt.Errorf("%s:%d: %v", play.File, play.Line, err)
 	}
 	tasks := play.AllTasks()
 	for bi, batch := range bs {
 		if bi > 0 {
 			r.printf("\nPLAY [%s] %s\n", name, stars("PLAY ["+name+"]"))
 		}
-		active := slices.Clone(batch)
+		var active []string
 		for _, h := range batch {
 			r.stats(h) // a host is in the recap once its batch starts, as in Ansible
+			// Hosts that failed or were unreachable in an earlier play
+			// stay out (the task queue manager keeps them).
+			if !r.failed[h] && !r.unreachable[h] {
+				active = append(active, h)
+			}
 		}
-		failedInBatch := 0
+		failedNew, unreachNew := 0, 0
+		endPlay := false
 		for _, task := range tasks {
 			if !r.taskSelected(play, task) {
 				continue
@@ -316,44 +344,82 @@ func (r *runner) play(ctx context.Context, play *Play) error {
 			if len(active) == 0 {
 				break
 			}
-			res := r.task(ctx, play, task, active)
+			if task.Module == "meta" {
+				var ended bool
+				active, ended = r.meta(play, task, active)
+				if ended {
+					endPlay = true
+					break
+				}
+				continue
+			}
+			run := active
+			if task.RunOnce {
+				run = active[:1]
+			}
+			res := r.task(ctx, play, task, run, batch)
 			if ctx.Err() != nil {
-				return ctx.Err()
+				return false, ctx.Err()
 			}
 			var next []string
 			anyFailed := false
-			for i, h := range active {
+			for i, h := range run {
 				switch res[i] {
-				case hostFailed, hostUnreachable:
-					failedInBatch++
+				case hostFailed:
+					failedNew++
 					anyFailed = true
+					r.failed[h] = true
+				case hostUnreachable:
+					unreachNew++
+					anyFailed = true
+					r.unreachable[h] = true
 				default:
 					next = append(next, h)
 				}
 			}
+			if task.RunOnce {
+				if res[0] == hostFailed || res[0] == hostUnreachable && !ignoresErrors(task) {
+					// A failed run_once task fails every host of the
+					// batch (only the one that ran counts it) and, being
+					// any_errors_fatal, ends the playbook.
+					for _, h := range active {
+						r.failed[h] = true
+					}
+					r.printf("\nNO MORE HOSTS LEFT %s\n", stars("NO MORE HOSTS LEFT"))
+					return true, nil
+				}
+				next = append(next, active[1:]...)
+			}
 			active = next
 			if anyFailed && play.AnyErrorsFatal {
-				active = nil
+				for _, h := range active {
+					r.failed[h] = true
+				}
+				r.printf("\nNO MORE HOSTS LEFT %s\n", stars("NO MORE HOSTS LEFT"))
+				return true, nil
 			}
 			if play.MaxFailPercentage != nil && len(batch) > 0 &&
-				float64(failedInBatch)*100/float64(len(batch)) > *play.MaxFailPercentage {
+				float64(failedNew)*100/float64(len(batch)) > *play.MaxFailPercentage {
 				r.printf("\nNO MORE HOSTS LEFT %s\n", stars("NO MORE HOSTS LEFT"))
-				return nil
+				return true, nil
 			}
 			if len(active) == 0 {
-				r.printf("\nNO MORE HOSTS LEFT %s\n", stars("NO MORE HOSTS LEFT"))
+				if failedNew+unreachNew > 0 {
+					r.printf("\nNO MORE HOSTS LEFT %s\n", stars("NO MORE HOSTS LEFT"))
+				}
 				break
 			}
 		}
-		if len(active) == 0 && failedInBatch > 0 {
-			// Every host of the batch failed: the play ends (Ansible).
-			return nil
+		if endPlay {
+			// meta: end_play ends the play (not the playbook).
+			return false, nil
 		}
-		if play.AnyErrorsFatal && failedInBatch > 0 {
-			return nil
+		if failedNew+unreachNew == len(batch) {
+			// Every host of the batch failed: the playbook ends.
+			return true, nil
 		}
 	}
-	return nil
+	return false, nil
 }
 
 func (r *runner) playIndex(p *Play) int {
@@ -380,14 +446,128 @@ const (
 	hostUnreachable
 )
 
-// task runs one task on the active hosts, at most Forks at a time, and
-// prints their results in host order once all are done.
-func (r *runner) task(ctx context.Context, play *Play, t *Task, hosts []string) []hostOutcome {
-	name := t.Name
-	if name == "" {
-		name = t.Action
+// ignoresErrors is the task's ignore_errors as the linear strategy reads
+// it (untemplated: a template is true).
+func ignoresErrors(t *Task) bool {
+	switch v := t.IgnoreErrors.(type) {
+	case bool:
+		return v
+	case string:
+		return v != ""
 	}
+	return false
+}
+
+func (t *Task) displayName() string {
+	if t.Name != "" {
+		return t.Name
+	}
+	return t.Action
+}
+
+func (r *runner) banner(t *Task) {
+	name := t.displayName()
 	r.printf("\nTASK [%s] %s\n", name, stars("TASK ["+name+"]"))
+}
+
+// meta runs a meta task as the linear strategy does: once per host
+// (noop, end_host: each prints the task's banner) or once for all
+// (end_play). Meta tasks count nothing in the recap. It gives the hosts
+// left, and whether the play ends.
+func (r *runner) meta(play *Play, t *Task, active []string) ([]string, bool) {
+	when := func(h string) bool {
+		if len(t.When) == 0 {
+			return true
+		}
+		vars := r.taskVars(h, t)
+		ok, err := r.conds(t.When, vars)
+		if err != nil {
+			// Ansible: the strategy stops on the error; ops play reports
+			// it and takes the condition for false.
+			fmt.Fprintf(r.o.Warn, "[ERROR]: %v\n", err)
+			return false
+		}
+		return ok
+	}
+	switch t.FreeForm {
+	case "end_play":
+		r.banner(t)
+		if when(active[0]) {
+			return nil, true
+		}
+		r.printf("skipping: [%s]\n", active[0])
+		return active, false
+	case "end_host":
+		var next []string
+		for _, h := range active {
+			r.banner(t)
+			if when(h) {
+				continue // its play is over, not failed
+			}
+			r.printf("skipping: [%s]\n", h)
+			next = append(next, h)
+		}
+		return next, false
+	}
+	// noop
+	for range active {
+		r.banner(t)
+		if len(t.When) > 0 {
+			fmt.Fprintf(r.o.Warn, "[WARNING]: noop task does not support when conditional\n")
+		}
+	}
+	return active, false
+}
+
+// taskVars are host's variables for task t: its vars over the play's,
+// under set_fact, registered and extra vars.
+func (r *runner) taskVars(h string, t *Task) map[string]any {
+	r.mu.Lock()
+	vars := r.vars[h]
+	facts := r.facts[h]
+	r.mu.Unlock()
+	if len(t.Vars) == 0 {
+		return vars
+	}
+	local := make(map[string]any, len(vars)+len(t.Vars))
+	for k, v := range vars {
+		local[k] = v
+	}
+	for k, v := range t.Vars {
+		if _, ok := facts[k]; ok {
+			continue
+		}
+		if _, ok := r.o.ExtraVars[k]; ok {
+			continue
+		}
+		switch k {
+		case "inventory_hostname", "hostvars", "groups", "group_names", "ansible_play_hosts", "play_hosts",
+			"ansible_play_batch", "ansible_check_mode":
+			continue
+		}
+		local[k] = v
+	}
+	return local
+}
+
+// checkMode is whether t runs in check mode: its check_mode, the play's,
+// -C.
+func (r *runner) checkMode(play *Play, t *Task) bool {
+	if t.CheckMode != nil {
+		return *t.CheckMode
+	}
+	if play.CheckMode != nil {
+		return *play.CheckMode
+	}
+	return r.o.Check
+}
+
+// task runs one task on the hosts, at most Forks at a time, and prints
+// their results in host order once all are done. A run_once task runs on
+// one host; its result and facts go to every host of batch that was
+// reachable.
+func (r *runner) task(ctx context.Context, play *Play, t *Task, hosts, batch []string) []hostOutcome {
+	r.banner(t)
 	if t.Module == "raw" && t.Environment != nil {
 		fmt.Fprintf(r.o.Warn, "[WARNING]: raw module does not support the environment keyword\n")
 	}
@@ -404,12 +584,21 @@ func (r *runner) task(ctx context.Context, play *Play, t *Task, hosts []string) 
 		}()
 	}
 	wg.Wait()
-	if t.Register != "" {
-		for h, res := range r.registered {
-			r.vars[h][t.Register] = res
+	for h, res := range r.results {
+		targets := []string{h}
+		if t.RunOnce {
+			targets = nil
+			for _, b := range batch {
+				if !r.unreachable[b] {
+					targets = append(targets, b)
+				}
+			}
 		}
-		clear(r.registered)
+		for _, target := range targets {
+			r.setFacts(target, t, res)
+		}
 	}
+	clear(r.results)
 	if r.o.Fold {
 		lines = fold(hosts, lines)
 	}
@@ -449,11 +638,54 @@ func fold(hosts, lines []string) []string {
 	return out
 }
 
+// setFacts applies a host's task result once every host has done the
+// task: set_fact's facts (each loop item's in turn) and the registered
+// result, as host variables above the play's and below extra vars.
+func (r *runner) setFacts(h string, t *Task, res map[string]any) {
+	set := func(k string, v any) {
+		if r.facts[h] == nil {
+			r.facts[h] = map[string]any{}
+		}
+		r.facts[h][k] = v
+		if _, extra := r.o.ExtraVars[k]; !extra && r.vars[h] != nil {
+			r.vars[h][k] = v
+		}
+	}
+	if t.Module == "set_fact" && res["failed"] != true && res["skipped"] != true {
+		items := []any{res}
+		if rs, ok := res["results"].([]any); ok && t.Loop != nil {
+			items = rs
+		}
+		for _, it := range items {
+			m, _ := it.(map[string]any)
+			if af, ok := m["ansible_facts"].(map[string]any); ok && m["failed"] != true && m["skipped"] != true {
+				for k, v := range af {
+					set(k, v)
+				}
+			}
+		}
+	}
+	if t.Register != "" {
+		set(t.Register, stripInternal(res))
+	}
+}
+
+// stripInternal drops the result's _ansible_ keys (and ops play's own
+// _ignored), as Ansible registers it.
+func stripInternal(res map[string]any) map[string]any {
+	out := make(map[string]any, len(res))
+	for k, v := range res {
+		if strings.HasPrefix(k, "_ansible_") || k == "_ignored" {
+			continue
+		}
+		out[k] = v
+	}
+	return out
+}
+
 // onHost runs the task (each loop item) on one host and counts it.
 func (r *runner) onHost(ctx context.Context, play *Play, t *Task, h string) (hostOutcome, string) {
-	r.mu.Lock()
-	vars := r.vars[h]
-	r.mu.Unlock()
+	vars := r.taskVars(h, t)
 	var b strings.Builder
 	items, loop, err := r.loopItems(t, vars)
 	if err != nil {
@@ -564,7 +796,8 @@ func (r *runner) conds(list []string, vars map[string]any) (bool, error) {
 }
 
 // runOnce runs the task once (one loop item) on a host and gives its
-// result as Ansible registers it.
+// result as Ansible registers it: when, then the module with until's
+// attempts, changed_when and failed_when (TaskExecutor._execute).
 func (r *runner) runOnce(ctx context.Context, play *Play, t *Task, h string, vars map[string]any, item any) map[string]any {
 	if len(t.When) > 0 {
 		ok, err := r.conds(t.When, vars)
@@ -575,51 +808,253 @@ func (r *runner) runOnce(ctx context.Context, play *Play, t *Task, h string, var
 			return map[string]any{"changed": false, "skipped": true, "skip_reason": "Conditional result was False", "false_condition": t.When[len(t.When)-1]}
 		}
 	}
+	retries := 1
+	if len(t.Until) > 0 {
+		switch {
+		case t.Retries == nil:
+			retries = 3
+		case *t.Retries <= 0:
+			retries = 1
+		default:
+			retries = *t.Retries + 1
+		}
+	}
+	delay := t.Delay
+	if delay < 0 {
+		delay = 1
+	}
 	var res map[string]any
+	for attempt := 1; ; attempt++ {
+		var final bool
+		res, final = r.module(ctx, play, t, h, vars)
+		if final {
+			return res
+		}
+		if _, ok := res["failed"]; !ok {
+			rc, hasRC := res["rc"]
+			res["failed"] = hasRC && rc != 0
+		}
+		if len(t.Until) > 0 {
+			res["attempts"] = attempt
+		}
+		if _, ok := res["changed"]; !ok {
+			res["changed"] = false
+		}
+		// changed_when, failed_when and until see the result under its
+		// register name.
+		local := vars
+		if t.Register != "" {
+			local = withVar(vars, t.Register, res)
+		}
+		if _, skipped := res["skipped"]; !skipped {
+			r.changedFailedWhen(t, res, local)
+		}
+		if retries <= 1 {
+			return res
+		}
+		ok, err := r.conds(t.Until, local)
+		if err != nil {
+			return map[string]any{"failed": true, "msg": err.Error()}
+		}
+		if ok {
+			return res
+		}
+		if attempt >= retries {
+			// Out of attempts: failed, whatever the last one said.
+			res["attempts"] = retries - 1
+			res["failed"] = true
+			return res
+		}
+		res["retries"] = retries
+		r.mu.Lock()
+		r.printf("FAILED - RETRYING: [%s]: %s (%d retries left).\n", h, t.displayName(), retries-attempt)
+		r.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return res
+		case <-time.After(time.Duration(delay) * time.Second):
+		}
+	}
+}
+
+// changedFailedWhen applies changed_when then failed_when to res; an
+// error in one fails the task with it.
+func (r *runner) changedFailedWhen(t *Task, res, local map[string]any) {
+	if len(t.ChangedWhen) > 0 {
+		ok, err := r.conds(t.ChangedWhen, local)
+		if err != nil {
+			res["failed"], res["changed_when_result"] = true, err.Error()
+			return
+		}
+		res["changed"] = ok
+	}
+	if len(t.FailedWhen) > 0 {
+		ok, err := r.conds(t.FailedWhen, local)
+		if err != nil {
+			res["failed"], res["failed_when_result"] = true, err.Error()
+			return
+		}
+		res["failed"] = ok
+		res["failed_when_result"] = ok
+	}
+}
+
+// module runs the task's module once. final says the result is the
+// task's as it is (unreachable, or an error before the module ran: no
+// until, changed_when or failed_when).
+func (r *runner) module(ctx context.Context, play *Play, t *Task, h string, vars map[string]any) (map[string]any, bool) {
+	failed := func(err error) (map[string]any, bool) {
+		return map[string]any{"failed": true, "msg": err.Error()}, true
+	}
 	switch t.Module {
 	case "debug":
-		res = r.debug(t, vars)
+		res := r.debug(t, vars)
+		return res, res["failed"] == true
 	case "fail":
 		msg := "Failed as requested from task"
 		if m, ok := t.Args["msg"]; ok {
 			v, err := r.t.RenderValue(m, vars)
 			if err != nil {
-				return map[string]any{"failed": true, "msg": err.Error()}
+				return failed(err)
 			}
 			msg = fmt.Sprint(v)
 		}
-		res = map[string]any{"failed": true, "changed": false, "msg": msg}
+		return map[string]any{"failed": true, "changed": false, "msg": msg}, false
+	case "set_fact":
+		return r.setFact(t, vars)
+	case "assert":
+		return r.assert(t, vars)
 	case "raw", "script":
-		res = r.command(ctx, play, t, h, vars)
-	default:
-		res = map[string]any{"failed": true, "msg": "ops play does not run " + t.Module}
+		res := r.command(ctx, play, t, h, vars)
+		final := res["unreachable"] == true || res["_final"] == true
+		delete(res, "_final")
+		return res, final
 	}
-	if res["unreachable"] == true || res["skipped"] == true {
-		return res
+	return failed(fmt.Errorf("ops play does not run %s", t.Module))
+}
+
+// setFact is the set_fact action: its arguments templated, "true",
+// "false", "yes", "no" strings made booleans (jinja2_native off); ok,
+// never changed.
+func (r *runner) setFact(t *Task, vars map[string]any) (map[string]any, bool) {
+	if len(t.Args) == 0 {
+		return map[string]any{"failed": true, "msg": "No key/value pairs provided, at least one is required for this action to succeed"}, true
 	}
-	// changed_when and failed_when see the result under its register name.
-	local := vars
-	if t.Register != "" && (t.ChangedWhen != nil || t.FailedWhen != nil) {
-		local = withVar(vars, t.Register, res)
-	}
-	if t.ChangedWhen != nil {
-		ok, err := r.conds(t.ChangedWhen, local)
+	facts := map[string]any{}
+	for k, v := range t.Args {
+		kv, err := r.t.Render(k, vars)
 		if err != nil {
-			res["failed"], res["msg"] = true, fmt.Sprintf("The conditional check '%s' failed. The error was: %v", strings.Join(t.ChangedWhen, " and "), err)
-		} else {
-			res["changed"] = ok
+			return map[string]any{"failed": true, "msg": err.Error()}, true
+		}
+		name := pyStr(kv)
+		if !pyIdentifier.MatchString(name) {
+			return map[string]any{"failed": true, "msg": fmt.Sprintf("The variable name '%s' is not valid. Variables must start with a letter or underscore character, and contain only letters, numbers and underscores.", name)}, true
+		}
+		x, err := r.t.RenderValue(v, vars)
+		if err != nil {
+			return map[string]any{"failed": true, "msg": err.Error()}, true
+		}
+		if s, ok := x.(string); ok {
+			switch strings.ToLower(s) {
+			case "true", "yes":
+				x = true
+			case "false", "no":
+				x = false
+			}
+		}
+		facts[name] = x
+	}
+	return map[string]any{"ansible_facts": facts, "changed": false}, false
+}
+
+// assert is the assert action: each of that a condition; ok or failed,
+// never changed; shown in full unless quiet.
+func (r *runner) assert(t *Task, vars map[string]any) (map[string]any, bool) {
+	errRes := func(err error) (map[string]any, bool) {
+		return map[string]any{"failed": true, "msg": err.Error()}, true
+	}
+	msgArg := func(keys ...string) (any, bool, error) {
+		for _, k := range keys {
+			if v, ok := t.Args[k]; ok && v != nil {
+				x, err := r.t.RenderValue(v, vars)
+				if err != nil {
+					return nil, false, err
+				}
+				switch x := x.(type) {
+				case string:
+				case []any:
+					for _, e := range x {
+						if _, ok := e.(string); !ok {
+							return nil, false, fmt.Errorf("Type of one of the elements in %s list is not string type", k)
+						}
+					}
+				default:
+					return nil, false, fmt.Errorf("Incorrect type for %s, expected a string or list and got %s", k, pyTypeName(x))
+				}
+				return x, true, nil
+			}
+		}
+		return nil, false, nil
+	}
+	failMsg, ok, err := msgArg("fail_msg", "msg")
+	if err != nil {
+		return errRes(err)
+	}
+	if !ok {
+		failMsg = "Assertion failed"
+	}
+	successMsg, ok, err := msgArg("success_msg")
+	if err != nil {
+		return errRes(err)
+	}
+	if !ok {
+		successMsg = "All assertions passed"
+	}
+	quiet := false
+	if q, ok := t.Args["quiet"]; ok {
+		v, err := r.t.RenderValue(q, vars)
+		if err != nil {
+			return errRes(err)
+		}
+		quiet, _ = Boolean(v)
+	}
+	thats := t.Args["that"]
+	if s, ok := thats.(string); ok && IsTemplate(s) {
+		if thats, err = r.t.Render(s, vars); err != nil {
+			return errRes(err)
 		}
 	}
-	if t.FailedWhen != nil {
-		ok, err := r.conds(t.FailedWhen, local)
+	list, ok := thats.([]any)
+	if !ok {
+		list = []any{thats}
+	}
+	res := map[string]any{}
+	if !quiet {
+		res["_ansible_verbose_always"] = true
+	}
+	for _, x := range list {
+		cond := ""
+		switch x := x.(type) {
+		case nil:
+		case bool:
+			cond = "False"
+			if x {
+				cond = "True"
+			}
+		default:
+			cond = pyStr(x)
+		}
+		ok, err := r.t.Condition(cond, vars)
 		if err != nil {
-			res["failed"], res["msg"] = true, fmt.Sprintf("The conditional check '%s' failed. The error was: %v", strings.Join(t.FailedWhen, " and "), err)
-		} else {
-			res["failed"] = ok
-			res["failed_when_result"] = ok
+			return errRes(err)
+		}
+		if !ok {
+			res["failed"], res["evaluated_to"], res["assertion"], res["msg"] = true, false, x, failMsg
+			return res, false
 		}
 	}
-	return res
+	res["changed"], res["msg"] = false, successMsg
+	return res, false
 }
 
 func (r *runner) debug(t *Task, vars map[string]any) map[string]any {
@@ -690,16 +1125,21 @@ func (r *runner) command(ctx context.Context, play *Play, t *Task, h string, var
 		}
 		return fmt.Sprint(x), nil
 	}
+	check := r.checkMode(play, t)
 	switch t.Module {
 	case "raw":
+		if check {
+			// raw's action: in check mode, always skipped.
+			return map[string]any{"skipped": true}
+		}
 		line, err := render(t.FreeForm)
 		if err != nil {
-			return map[string]any{"failed": true, "msg": err.Error()}
+			return map[string]any{"failed": true, "msg": err.Error(), "_final": true}
 		}
 		if ex, ok := t.Args["executable"]; ok {
 			e, err := render(ex)
 			if err != nil {
-				return map[string]any{"failed": true, "msg": err.Error()}
+				return map[string]any{"failed": true, "msg": err.Error(), "_final": true}
 			}
 			line = e + " -c " + shellQuote(line)
 		}
@@ -707,7 +1147,7 @@ func (r *runner) command(ctx context.Context, play *Play, t *Task, h string, var
 	case "script":
 		ff, err := render(t.FreeForm)
 		if err != nil {
-			return map[string]any{"failed": true, "msg": err.Error()}
+			return map[string]any{"failed": true, "msg": err.Error(), "_final": true}
 		}
 		words, err := pySplitArgs(ff)
 		if err != nil || len(words) == 0 {
@@ -731,7 +1171,7 @@ func (r *runner) command(ctx context.Context, play *Play, t *Task, h string, var
 			if v, ok := t.Args[k]; ok {
 				s, err := render(v)
 				if err != nil {
-					return map[string]any{"failed": true, "msg": err.Error()}
+					return map[string]any{"failed": true, "msg": err.Error(), "_final": true}
 				}
 				args[k] = s
 			}
@@ -739,6 +1179,24 @@ func (r *runner) command(ctx context.Context, play *Play, t *Task, h string, var
 		// The arguments go to the remote shell as written, as Ansible's
 		// script passes them.
 		req.Line, req.Stdin = scriptLine(pyJoinArgs(words[1:]), args), body
+		if check {
+			// script's action in check mode: creates and removes are
+			// still checked on the host; the script never runs.
+			if args["creates"] == "" && args["removes"] == "" {
+				return map[string]any{"changed": false, "skipped": true, "msg": "Check mode is not supported for this task."}
+			}
+			req.Line, req.Stdin = scriptChecks(args)+"exit 0", nil
+			res := r.exec.Exec(ctx, h, req)
+			switch {
+			case !res.Reached:
+				return map[string]any{"unreachable": true, "changed": false, "msg": res.Msg}
+			case res.RC == scriptSkipped:
+				return map[string]any{"changed": false, "skipped": true, "msg": strings.TrimSpace(res.Stdout)}
+			case res.RC != 0 || res.Stopped:
+				return map[string]any{"changed": false, "failed": true, "rc": res.RC, "msg": strings.TrimSpace(res.Stderr + " " + res.Msg)}
+			}
+			return map[string]any{"changed": true}
+		}
 	}
 	res := r.exec.Exec(ctx, h, req)
 	if !res.Reached {
@@ -771,12 +1229,7 @@ const scriptSkipped = 217
 // same session; creates/removes checked first; chdir, executable.
 func scriptLine(args string, o map[string]string) string {
 	var b strings.Builder
-	if c := o["creates"]; c != "" {
-		fmt.Fprintf(&b, "if [ -e %s ]; then echo 'skipped, since %s exists'; exit %d; fi; ", shellQuote(c), c, scriptSkipped)
-	}
-	if c := o["removes"]; c != "" {
-		fmt.Fprintf(&b, "if [ ! -e %s ]; then echo 'skipped, since %s does not exist'; exit %d; fi; ", shellQuote(c), c, scriptSkipped)
-	}
+	b.WriteString(scriptChecks(o))
 	b.WriteString(`t=$(mktemp) || exit 1; trap 'rm -f "$t"' EXIT; cat > "$t" && chmod 700 "$t" || exit 1; `)
 	if d := o["chdir"]; d != "" {
 		fmt.Fprintf(&b, "cd %s || exit 1; ", shellQuote(d))
@@ -786,6 +1239,19 @@ func scriptLine(args string, o map[string]string) string {
 		run = e + ` "$t"`
 	}
 	fmt.Fprintf(&b, "%s %s </dev/null", run, args)
+	return b.String()
+}
+
+// scriptChecks are script's creates and removes tests, with the
+// messages of ansible-core 2.14's script action.
+func scriptChecks(o map[string]string) string {
+	var b strings.Builder
+	if c := o["creates"]; c != "" {
+		fmt.Fprintf(&b, "if [ -e %s ]; then printf '%%s\\n' %s; exit %d; fi; ", shellQuote(c), shellQuote(c+" exists, matching creates option"), scriptSkipped)
+	}
+	if c := o["removes"]; c != "" {
+		fmt.Fprintf(&b, "if [ ! -e %s ]; then printf '%%s\\n' %s; exit %d; fi; ", shellQuote(c), shellQuote(c+" does not exist, matching removes option"), scriptSkipped)
+	}
 	return b.String()
 }
 
@@ -804,11 +1270,9 @@ func (r *runner) count(h string, t *Task, res map[string]any, b *strings.Builder
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	vars := r.vars[h]
-	if t.Register != "" {
-		// Set once every host has done the task: other hosts' templates
-		// may read this host's variables (hostvars) meanwhile.
-		r.registered[h] = res
-	}
+	// Applied once every host has done the task: other hosts' templates
+	// may read this host's variables (hostvars) meanwhile.
+	r.results[h] = res
 	if r.o.OnHostTaskResult != nil {
 		r.o.OnHostTaskResult(h, t.Name, res)
 	}
@@ -836,7 +1300,11 @@ func (r *runner) count(h string, t *Task, res map[string]any, b *strings.Builder
 			}
 		}
 		if mode != "loop" {
-			fmt.Fprintf(b, "fatal: [%s]: FAILED! => %s\n", h, resultJSON(res))
+			if res["_ansible_verbose_always"] == true {
+				fmt.Fprintf(b, "fatal: [%s]: FAILED! => %s\n", h, indentJSON(shownResult(res)))
+			} else {
+				fmt.Fprintf(b, "fatal: [%s]: FAILED! => %s\n", h, resultJSON(stripInternal(res)))
+			}
 		}
 		if ignore {
 			res["_ignored"] = true
@@ -867,12 +1335,23 @@ func (r *runner) count(h string, t *Task, res map[string]any, b *strings.Builder
 					}
 				}
 				fmt.Fprintf(b, "ok: [%s] => %s\n", h, indentJSON(shown))
+			} else if res["_ansible_verbose_always"] == true {
+				fmt.Fprintf(b, "ok: [%s] => %s\n", h, indentJSON(shownResult(res)))
 			} else {
 				fmt.Fprintf(b, "ok: [%s]\n", h)
 			}
 		}
 	}
 	return hostOK, b.String()
+}
+
+// shownResult is a result as the default callback shows it: without
+// internal keys, failed and skipped (TaskResult.clean_copy).
+func shownResult(res map[string]any) map[string]any {
+	out := stripInternal(res)
+	delete(out, "failed")
+	delete(out, "skipped")
+	return out
 }
 
 func resultJSON(res map[string]any) string {
@@ -957,12 +1436,7 @@ func (r *runner) emitJSON(h string, t *Task, res map[string]any) {
 	case res["changed"] == true:
 		status = "changed"
 	}
-	shown := make(map[string]any, len(res))
-	for k, v := range res {
-		if k != "_ignored" {
-			shown[k] = v
-		}
-	}
+	shown := stripInternal(res)
 	b, err := json.Marshal(map[string]any{"play": r.playName, "task": t.Name, "host": h, "status": status, "result": shown})
 	if err != nil {
 		b, _ = json.Marshal(map[string]any{"play": r.playName, "task": t.Name, "host": h, "status": status, "error": err.Error()})
