@@ -35,6 +35,10 @@ type Transcript struct {
 	pending int    // prompts seen and not yet answered
 	typed   []byte // input since the oldest pending prompt was seen
 	mask    *Mask
+
+	// The newest prompt is on the current output line and nothing was
+	// typed since it; textAfter: more text follows it on the line.
+	onPromptLine, textAfter bool
 }
 
 // NewTranscript keeps up to limit bytes (the rest is cut, and says so).
@@ -58,8 +62,17 @@ func (t *Transcript) write(p []byte) {
 	}
 	for _, c := range text {
 		if c == '\n' || c == '\r' {
+			if t.onPromptLine && t.textAfter {
+				// "password: x" and a line end, nothing typed: output
+				// that looks like a prompt (a YAML file), not a prompt.
+				t.pending--
+			}
+			t.onPromptLine, t.textAfter = false, false
 			t.line = t.line[:0]
 			continue
+		}
+		if t.onPromptLine && c != ' ' && c != '\t' {
+			t.textAfter = true
 		}
 		t.line = append(t.line, c)
 		if len(t.line) > 256 {
@@ -72,6 +85,7 @@ func (t *Transcript) write(p []byte) {
 				t.typed = t.typed[:0] // typed before the prompt: not its answer
 			}
 			t.pending++
+			t.onPromptLine, t.textAfter = true, false
 			t.line = t.line[:0]
 		}
 	}
@@ -81,6 +95,7 @@ func (t *Transcript) write(p []byte) {
 func (t *Transcript) typedIn(p []byte) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.onPromptLine = false
 	if t.pending == 0 {
 		return
 	}

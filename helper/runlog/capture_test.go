@@ -51,6 +51,8 @@ func TestTranscriptCapturesPromptAnswers(t *testing.T) {
 		{"sudo asks again", []string{"o:[sudo] password for u: ", "i:wrong1\r", "o:\r\nSorry, try again.\r\n[sudo] password for u: ", "i:right2\r", "o:\r\nwrong1 right2\n"}, []string{"wrong1", "right2"}, []string{"Sorry, try again."}},
 		{"line editing", []string{"o:Password: ", "i:hunterx\x7f2\r", "o:\r\nhunter2\n"}, []string{"hunter2"}, nil},
 		{"a prompt with escapes in it", []string{"o:\x1b[1mPassword\x1b[0m: ", "i:pw6\r", "o:pw6\n"}, []string{"pw6"}, []string{"Password: "}},
+		{"output that looks like a prompt is not one", []string{"o:$ cat vars.yml\r\n  become_password: x1\r\nvault password: y\r\n$ ", "i:uptime\r", "o:uptime\r\n"}, nil, []string{"uptime\r\n"}},
+		{"a prompt that ends its line", []string{"o:Enter password:\n", "i:pw8\n", "o:pw8\n"}, []string{"pw8"}, nil},
 		{"a prompt split across writes", []string{"o:BECOME pass", "o:word: ", "i:pw7\r", "o:pw7\n"}, []string{"pw7"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
