@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -185,6 +186,13 @@ func runRemoteContainer(ctx context.Context, d *deps, o containerOptions) error 
 	if err := d.requireImage(ctx, remote, ref, "the operation server", "ops deploy"); err != nil {
 		return err
 	}
+	d.sweepContainers(ctx, remote, func(path string) bool {
+		c, err := client.Dial("unix", path)
+		if err != nil {
+			return false
+		}
+		return answers(c)
+	})
 	fwd, err := d.forwardedAgent(client, o.ssh)
 	if err != nil {
 		return err
@@ -213,13 +221,14 @@ func runRemoteContainer(ctx context.Context, d *deps, o containerOptions) error 
 	spec := docker.Spec{
 		Name: containerName(localUser()), Image: ref, Cmd: supervised(o.cmd),
 		Env: d.containerEnv(o, fwd != nil), Binds: binds, HostNetwork: true, WorkingDir: containerWorkDir,
-		Labels: map[string]string{"io.ops.operator": localUser(), "io.ops.command": strings.Join(o.cmd, " ")},
+		Labels:    map[string]string{"io.ops.operator": localUser(), "io.ops.command": strings.Join(o.cmd, " ")},
+		Heartbeat: tag + ".heartbeat.sock",
 	}
 	a, restore, err := d.attachedStreams(o.copies)
 	if err != nil {
 		return err
 	}
-	code, err := docker.RunAttached(ctx, remote, spec, a)
+	code, err := d.runWithResults(ctx, remote, spec, a)
 	restore()
 	if fwd != nil && fwd.Signatures() > 0 {
 		fmt.Fprintf(d.err, "ops: the operation server used the forwarded agent for %d signature(s)\n", fwd.Signatures())
@@ -274,6 +283,13 @@ func runLocalContainer(ctx context.Context, d *deps, o containerOptions) error {
 	if err := d.requireImage(ctx, cli, ref, "the local engine", "ops pull (or ops build)"); err != nil {
 		return err
 	}
+	d.sweepContainers(ctx, cli, func(path string) bool {
+		c, err := net.DialTimeout("unix", path, 2*time.Second)
+		if err != nil {
+			return false
+		}
+		return answers(c)
+	})
 	wd, err := os.Getwd()
 	if err != nil {
 		return err
@@ -301,7 +317,11 @@ func runLocalContainer(ctx context.Context, d *deps, o containerOptions) error {
 	withAgent := false
 	if sock := d.getenv("SSH_AUTH_SOCK"); sock != "" && !o.ssh.noAgent {
 		info, err := cli.Info(ctx)
-		if err == nil && strings.Contains(info.OperatingSystem, "Docker Desktop") {
+		desktop, err := desktopAgent(info.OperatingSystem, err, d.agentKeys(o.ssh))
+		if err != nil {
+			return err
+		}
+		if desktop {
 			// Docker Desktop cannot mount host sockets; it forwards the agent itself.
 			binds = append(binds, "/run/host-services/ssh-auth.sock:"+containerAgent)
 			withAgent = true
@@ -329,14 +349,85 @@ func runLocalContainer(ctx context.Context, d *deps, o containerOptions) error {
 		Name: containerName(localUser()), Image: ref, Cmd: supervised(o.cmd),
 		Env:   append(d.containerEnv(o, withAgent), "HOME=/tmp"),
 		Binds: binds, HostNetwork: true, WorkingDir: containerWorkDir,
-		User:   fmt.Sprintf("%d:%d", os.Getuid(), os.Getgid()),
-		Labels: map[string]string{"io.ops.operator": localUser(), "io.ops.command": strings.Join(o.cmd, " ")},
+		User:      fmt.Sprintf("%d:%d", os.Getuid(), os.Getgid()),
+		Labels:    map[string]string{"io.ops.operator": localUser(), "io.ops.command": strings.Join(o.cmd, " ")},
+		Heartbeat: filepath.Join(sockDir, "heartbeat.sock"),
 	}
 	a, restore, err := d.attachedStreams(o.copies)
 	if err != nil {
 		return err
 	}
-	code, err := docker.RunAttached(ctx, cli, spec, a)
+	code, err := d.runWithResults(ctx, cli, spec, a)
 	restore()
 	return containerResult(ctx, code, err)
+}
+
+// agentKeys are the keys the forwarded agent is restricted to, if any.
+func (d *deps) agentKeys(o sshOptions) []string {
+	if len(o.agentKeys) > 0 {
+		return o.agentKeys
+	}
+	return d.cfg.List("ssh.agent_keys")
+}
+
+// desktopAgent says whether the local engine is Docker Desktop (by its
+// info's operating system; infoErr: the info could not be read), where
+// the container gets Desktop's own forwarded agent: ops cannot serve its
+// read-only, restricted agent there, so a restriction asked for is refused
+// rather than silently dropped.
+func desktopAgent(operatingSystem string, infoErr error, agentKeys []string) (bool, error) {
+	if infoErr != nil || !strings.Contains(operatingSystem, "Docker Desktop") {
+		return false, nil
+	}
+	if len(agentKeys) > 0 {
+		return true, usagef("on Docker Desktop the container gets Desktop's own SSH agent, which ops cannot restrict: drop --agent-key and ssh.agent_keys, or use --no-agent")
+	}
+	return true, nil
+}
+
+// runWithResults runs the container; when this run is recorded, it passes
+// the ops inside a nonce (runlog.ResultEnv) with which an inner ops exec or
+// ops play marks its per-host results, takes those lines out of the output
+// (the operator's and the transcript) and records them as the run's hosts.
+func (d *deps) runWithResults(ctx context.Context, cli client.ContainerAPIClient, spec docker.Spec, a docker.Attached) (int, error) {
+	if d.header == nil {
+		return docker.RunAttached(ctx, cli, spec, a)
+	}
+	nonce := runlog.NewNonce()
+	d.secret(nonce) // masked should the command print its environment
+	spec.Env = append(slices.Clip(spec.Env), runlog.ResultEnv+"="+nonce)
+	results := runlog.NewResults(nonce)
+	stdout, stderr := results.Filter(a.Stdout), results.Filter(a.Stderr)
+	a.Stdout, a.Stderr = stdout, stderr
+	code, err := docker.RunAttached(ctx, cli, spec, a)
+	_ = stdout.Close()
+	_ = stderr.Close()
+	if hosts := results.Hosts(); hosts != nil {
+		d.header.Hosts = hosts
+	}
+	return code, err
+}
+
+// sweepContainers removes the containers a killed ops left created but
+// never started (they hold their environment's values), saying so in one
+// line; it never fails the run. alive asks a heartbeat socket whether its
+// ops still lives.
+func (d *deps) sweepContainers(ctx context.Context, e docker.SweepEngine, alive func(string) bool) {
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	removed, _ := docker.SweepNeverStarted(sctx, e, docker.SweepOptions{MinAge: time.Minute, Alive: alive})
+	if len(removed) > 0 {
+		fmt.Fprintf(d.err, "ops: removed %d container(s) a killed ops left never started: %s\n", len(removed), strings.Join(removed, ", "))
+	}
+}
+
+// answers reads the one byte a live heartbeat socket sends, within two
+// seconds.
+func answers(c net.Conn) bool {
+	defer c.Close()
+	t := time.AfterFunc(2*time.Second, func() { c.Close() })
+	defer t.Stop()
+	b := make([]byte, 1)
+	n, _ := c.Read(b)
+	return n == 1
 }

@@ -213,8 +213,9 @@ func (p *execPrinter) host(name string) string {
 	return escapeString(name)
 }
 
-// recap prints the EXEC RECAP (read back by an outer ops for its run log)
-// and the summary line, and returns the per-host results for the log.
+// recap prints the EXEC RECAP and the summary line for people, sends the
+// per-host results to an outer ops that runs this one in a container, and
+// returns them for the log.
 func (p *execPrinter) recap(results []fanout.Result, took time.Duration) ([]runlog.HostResult, map[fanout.Status]int) {
 	counts := map[fanout.Status]int{}
 	hr := make([]runlog.HostResult, 0, len(results))
@@ -239,6 +240,7 @@ func (p *execPrinter) recap(results []fanout.Result, took time.Duration) ([]runl
 		}
 	}
 	fmt.Fprintf(p.d.err, "ops exec: %d hosts in %.2fs: %s\n", len(results), took.Seconds(), strings.Join(parts, ", "))
+	p.d.sendResults(hr)
 	return hr, counts
 }
 

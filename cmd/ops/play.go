@@ -276,6 +276,8 @@ func runPlay(ctx context.Context, d *deps, o playOptions) error {
 	recap.Print(ro.Out)
 	if d.header != nil {
 		d.header.Hosts = recapHosts(recap)
+	} else {
+		d.sendResults(recapHosts(recap))
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()

@@ -75,7 +75,10 @@ func (d *deps) recorded(ctx context.Context, argv []string, fn func() error) err
 	if line := errorLine(ctx, runErr); line != "" {
 		transcript = append(transcript, mask.Apply([]byte(line+"\n"))...)
 	}
-	if h.Hosts == nil {
+	if h.Hosts == nil && h.Exit != "interrupted" && runlog.RunsAnsiblePlaybook(argv) {
+		// ops exec and ops play set the hosts themselves (in a container:
+		// through the trusted channel, see sendResults); what a transcript
+		// says is read only for Ansible's own recap.
 		h.Hosts = runlog.PlayRecap(transcript)
 	}
 	// The entry is committed locally whatever happened (an interrupt
@@ -160,4 +163,19 @@ func errorLine(ctx context.Context, err error) string {
 	var b strings.Builder
 	exitCode(ctx, err, &b)
 	return strings.TrimRight(b.String(), "\n")
+}
+
+// sendResults gives the per-host results of this ops exec or ops play to
+// the outer ops that runs it in a container (remote-container,
+// local-container), which passed the run's nonce in runlog.ResultEnv: one
+// line on stderr, marked with the nonce, that the outer ops removes from the
+// output and records. A target never sees the nonce, so it cannot forge the
+// line. A run that records itself sets d.header.Hosts instead.
+func (d *deps) sendResults(hosts []runlog.HostResult) {
+	if d.header != nil {
+		return
+	}
+	if nonce := d.getenv(runlog.ResultEnv); nonce != "" {
+		_, _ = d.err.Write(runlog.ResultLine(nonce, hosts))
+	}
 }

@@ -4,14 +4,18 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -25,9 +29,9 @@ type Checkout struct {
 
 // HostResult is one target's outcome, where ops knows it.
 type HostResult struct {
-	Name   string `yaml:"name"`
-	Result string `yaml:"result"` // ok, failed, unreachable, timed-out, not-started, interrupted
-	Exit   *int   `yaml:"exit,omitempty"`
+	Name   string `yaml:"name" json:"name"`
+	Result string `yaml:"result" json:"result"` // ok, failed, unreachable, timed-out, not-started, interrupted
+	Exit   *int   `yaml:"exit,omitempty" json:"exit,omitempty"`
 }
 
 // Header says who ran what, where, when, with which outcome.
@@ -119,17 +123,16 @@ func (r *Repo) Record(ctx context.Context, e Entry, m *Mask) (id string, pushed 
 	return id, pushed, pushErr, nil
 }
 
-var (
-	recapLine = regexp.MustCompile(`(?m)^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)`)
-	execLine  = regexp.MustCompile(`(?m)^(\S+)\s+:\s+(ok|failed|unreachable|timed-out|not-started|interrupted)(?:\s+exit=(-?\d+))?`)
-)
+var ansiEscape = regexp.MustCompile("\x1b\\[[0-9;?]*[A-Za-z]")
 
-// ExecRecapHeader starts the per-host results `ops exec` prints, which an
-// outer ops (remote-container) reads back from the transcript.
+var recapLine = regexp.MustCompile(`^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)`)
+
+// ExecRecapHeader starts the per-host results `ops exec` prints for people.
 const ExecRecapHeader = "EXEC RECAP"
 
-// WriteExecRecap prints the per-host results as PlayRecap reads them back:
-// one line a host, "NAME : RESULT" with " exit=N" where the host gave one.
+// WriteExecRecap prints the per-host results for people: one line a host,
+// "NAME : RESULT" with " exit=N" where the host gave one. It is never read
+// back (see ResultLine).
 func WriteExecRecap(w io.Writer, hosts []HostResult) {
 	width := 0
 	for _, h := range hosts {
@@ -147,29 +150,39 @@ func WriteExecRecap(w io.Writer, hosts []HostResult) {
 	_, _ = w.Write(b.Bytes())
 }
 
-// PlayRecap reads the hosts and their results from an Ansible PLAY RECAP,
-// or from an `ops exec` EXEC RECAP.
+// PlayRecap reads the hosts and their results from the PLAY RECAP that
+// ends an ansible-playbook run. The caller reads it only from a run whose
+// command is ansible-playbook (see RunsAnsiblePlaybook); even then the
+// targets' output comes before it in the transcript, so only a recap that
+// ends Ansible's output counts: the last line that begins "PLAY RECAP", the
+// host lines right after it, then nothing but blank lines and ops's own
+// lines ("ops: ..."). An `ops exec` EXEC RECAP is for people and is never
+// read back: an inner ops sends its results on the trusted channel
+// (ResultLine).
 func PlayRecap(transcript []byte) []HostResult {
-	if i := bytes.LastIndex(transcript, []byte(ExecRecapHeader)); i >= 0 {
-		var out []HostResult
-		for _, m := range execLine.FindAllSubmatch(transcript[i:], -1) {
-			hr := HostResult{Name: string(m[1]), Result: string(m[2])}
-			if len(m[3]) > 0 {
-				n, _ := strconv.Atoi(string(m[3]))
-				hr.Exit = &n
-			}
-			out = append(out, hr)
+	// At a terminal Ansible colours the recap and the terminal ends lines
+	// with CR LF.
+	plain := ansiEscape.ReplaceAllString(strings.ReplaceAll(string(transcript), "\r\n", "\n"), "")
+	lines := strings.Split(plain, "\n")
+	start := -1
+	for i := len(lines) - 1; i >= 0; i-- {
+		if strings.HasPrefix(lines[i], "PLAY RECAP") {
+			start = i
+			break
 		}
-		return out
 	}
-	i := bytes.LastIndex(transcript, []byte("PLAY RECAP"))
-	if i < 0 {
+	if start < 0 {
 		return nil
 	}
 	var out []HostResult
-	for _, m := range recapLine.FindAllSubmatch(transcript[i:], -1) {
-		unreach, _ := strconv.Atoi(string(m[4]))
-		failed, _ := strconv.Atoi(string(m[5]))
+	i := start + 1
+	for ; i < len(lines); i++ {
+		m := recapLine.FindStringSubmatch(lines[i])
+		if m == nil {
+			break
+		}
+		unreach, _ := strconv.Atoi(m[4])
+		failed, _ := strconv.Atoi(m[5])
 		res := "ok"
 		switch {
 		case failed > 0:
@@ -177,9 +190,181 @@ func PlayRecap(transcript []byte) []HostResult {
 		case unreach > 0:
 			res = "unreachable"
 		}
-		out = append(out, HostResult{Name: string(m[1]), Result: res})
+		out = append(out, HostResult{Name: m[1], Result: res})
+	}
+	for ; i < len(lines); i++ {
+		if l := strings.TrimSpace(lines[i]); l != "" && !strings.HasPrefix(l, "ops: ") {
+			return nil // more came after it: not the recap that ended the run
+		}
 	}
 	return out
+}
+
+// RunsAnsiblePlaybook says whether the wrapped command in argv (an ops
+// command line as typed) runs ansible-playbook: one of its words, split
+// as a shell would at blanks and operators, is ansible-playbook or a path
+// to it.
+func RunsAnsiblePlaybook(argv []string) bool {
+	if len(argv) < 2 {
+		return false
+	}
+	for _, a := range argv[1:] {
+		for _, w := range strings.FieldsFunc(a, func(r rune) bool {
+			return strings.ContainsRune(" \t\n;&|()`'\"$", r)
+		}) {
+			if w == "ansible-playbook" || strings.HasSuffix(w, "/ansible-playbook") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// ResultEnv names the variable through which an outer ops (remote-container,
+// local-container) gives the ops inside the container the run's nonce.
+const ResultEnv = "OPS_RESULT_NONCE"
+
+// resultPrefix starts a result line: "ops-result:NONCE:BASE64(JSON)".
+const resultPrefix = "ops-result:"
+
+// NewNonce is a run's secret: 128 random bits in hex. It goes to the
+// container in its environment, never on a command line, so no target ever
+// sees it.
+func NewNonce() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// ResultLine is how an inner ops exec or ops play sends its per-host
+// results to the outer ops: one line on stderr, marked with the nonce, the
+// results as base64 of their JSON (no byte a terminal would change). The
+// outer ops removes the line from what the operator sees.
+func ResultLine(nonce string, hosts []HostResult) []byte {
+	js, _ := json.Marshal(hosts)
+	return []byte(resultPrefix + nonce + ":" + base64.StdEncoding.EncodeToString(js) + "\n")
+}
+
+// maxResultLine bounds a result line (a thousand hosts take about 100 KB).
+const maxResultLine = 32 << 20
+
+// Results receives the lines marked with its nonce from a container's
+// output streams (through Filter). Only such a line is ever read as
+// results: the nonce is unknown to anything a target prints.
+type Results struct {
+	marker []byte
+	mu     sync.Mutex
+	hosts  []HostResult
+	got    bool
+}
+
+// NewResults waits for result lines marked with nonce.
+func NewResults(nonce string) *Results {
+	return &Results{marker: []byte(resultPrefix + nonce + ":")}
+}
+
+// Hosts are the results received, in order (several lines when the command
+// ran ops more than once); nil when none came.
+func (r *Results) Hosts() []HostResult {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.got {
+		return nil
+	}
+	return slices.Clone(r.hosts)
+}
+
+func (r *Results) accept(payload []byte) {
+	payload = bytes.TrimRight(payload, "\r")
+	js, err := base64.StdEncoding.DecodeString(string(payload))
+	if err != nil {
+		return
+	}
+	var hosts []HostResult
+	if json.Unmarshal(js, &hosts) != nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.hosts = append(r.hosts, hosts...)
+	r.got = true
+}
+
+// Filter passes w everything written to it except the result lines, which
+// go to r. A line is one when it starts with the marker (at the start of
+// the stream or after a newline or carriage return); while a line's start
+// could still be the marker it is held back, so that other output passes
+// at once. Close releases what is held back at the end of the stream.
+func (r *Results) Filter(w io.Writer) *ResultFilter {
+	return &ResultFilter{r: r, w: w, lineStart: true}
+}
+
+// ResultFilter is one stream's filter (see Results.Filter); one goroutine
+// writes it.
+type ResultFilter struct {
+	r         *Results
+	w         io.Writer
+	lineStart bool
+	pending   []byte // a line start that is the marker so far, or a result line
+	capturing bool   // pending holds the whole marker: the line is a result
+	overflow  bool   // a result line too long: skipped to its end
+	out       []byte
+}
+
+func (f *ResultFilter) Write(p []byte) (int, error) {
+	marker := f.r.marker
+	f.out = f.out[:0]
+	for _, c := range p {
+		switch {
+		case f.capturing:
+			if c == '\n' {
+				if !f.overflow {
+					f.r.accept(f.pending[len(marker):])
+				}
+				f.pending, f.capturing, f.overflow, f.lineStart = f.pending[:0], false, false, true
+				continue
+			}
+			if len(f.pending) < maxResultLine {
+				f.pending = append(f.pending, c)
+			} else {
+				f.overflow = true
+			}
+			continue
+		case len(f.pending) > 0:
+			if c == marker[len(f.pending)] {
+				f.pending = append(f.pending, c)
+				f.capturing = len(f.pending) == len(marker)
+				continue
+			}
+			f.out = append(f.out, f.pending...)
+			f.pending, f.lineStart = f.pending[:0], false
+		}
+		if f.lineStart && c == marker[0] {
+			f.pending = append(f.pending, c)
+			continue
+		}
+		f.out = append(f.out, c)
+		f.lineStart = c == '\n' || c == '\r'
+	}
+	if len(f.out) == 0 {
+		return len(p), nil
+	}
+	if _, err := f.w.Write(f.out); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// Close writes what is held back: a line start that was not the marker.
+// A result line cut short is dropped (it holds the nonce).
+func (f *ResultFilter) Close() error {
+	if f.capturing || len(f.pending) == 0 {
+		f.pending, f.capturing = nil, false
+		return nil
+	}
+	_, err := f.w.Write(f.pending)
+	f.pending = nil
+	return err
 }
 
 // Summary is one line of `ops log list`.
