@@ -55,6 +55,9 @@ func (d *deps) recorded(ctx context.Context, argv []string, fn func() error) err
 		return err
 	}
 	tr := runlog.NewTranscript(64<<20, mask)
+	if _, tty := d.stdinTerminal(); !tty {
+		tr.Piped = true // a script wrote the answers ahead of the prompts
+	}
 	saved := d.streams
 	d.in, d.out, d.err = tr.Reader(saved.in), tr.Writer(saved.out), tr.Writer(saved.err)
 	host, _ := os.Hostname()

@@ -39,6 +39,11 @@ type Transcript struct {
 	// The newest prompt is on the current output line and nothing was
 	// typed since it; textAfter: more text follows it on the line.
 	onPromptLine, textAfter bool
+
+	// Piped: input is not typed at a terminal but written ahead by a
+	// script (echo pw | ops …), so lines read before a prompt wait for it
+	// and answer prompts in order.
+	Piped bool
 }
 
 // NewTranscript keeps up to limit bytes (the rest is cut, and says so).
@@ -81,12 +86,15 @@ func (t *Transcript) write(p []byte) {
 		// A prompt ends in ": "; what follows on the line may already be
 		// the program's next output.
 		if (c == ':' || c == ' ') && promptRe.Match(t.line) {
-			if t.pending == 0 {
+			if t.pending == 0 && !t.Piped {
 				t.typed = t.typed[:0] // typed before the prompt: not its answer
 			}
 			t.pending++
 			t.onPromptLine, t.textAfter = true, false
 			t.line = t.line[:0]
+			if t.Piped {
+				t.answer() // a line written ahead answers it
+			}
 		}
 	}
 }
@@ -96,10 +104,15 @@ func (t *Transcript) typedIn(p []byte) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.onPromptLine = false
-	if t.pending == 0 {
+	if t.pending == 0 && !t.Piped {
 		return
 	}
 	t.typed = append(t.typed, p...)
+	t.answer()
+}
+
+// answer matches complete typed lines to pending prompts, in order.
+func (t *Transcript) answer() {
 	for t.pending > 0 {
 		i := bytes.IndexAny(t.typed, "\r\n")
 		if i < 0 {
@@ -113,9 +126,10 @@ func (t *Transcript) typedIn(p []byte) {
 		}
 		t.pending--
 	}
-	if t.pending == 0 {
+	switch {
+	case t.pending == 0 && !t.Piped:
 		t.typed = t.typed[:0] // typed after the last answer: nobody asked
-	} else if len(t.typed) > 4096 {
+	case len(t.typed) > 4096:
 		t.typed = t.typed[len(t.typed)-4096:]
 	}
 }

@@ -182,3 +182,19 @@ func TestTranscriptCutNeverKeepsASecret(t *testing.T) {
 		t.Errorf("%d bytes", len(got))
 	}
 }
+
+// Piped input (echo pw | ops …) is written ahead of the prompt: its lines
+// answer the prompts in order, as a script means them to.
+func TestTranscriptPipedAnswersAhead(t *testing.T) {
+	m, _ := NewMask(nil)
+	tr := NewTranscript(1<<20, m)
+	tr.Piped = true
+	r := tr.Reader(strings.NewReader("s3cret\n"))
+	io.ReadAll(r)
+	w := tr.Writer(io.Discard)
+	io.WriteString(w, "BECOME password: ")
+	io.WriteString(w, "\noops, echoed: s3cret\n")
+	if got := string(tr.Bytes()); strings.Contains(got, "s3cret") {
+		t.Errorf("%q", got)
+	}
+}
