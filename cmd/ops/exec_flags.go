@@ -193,7 +193,8 @@ func declareRefused(fs *pflag.FlagSet) {
 // checkRefused names the first refused flag given.
 func checkRefused(cmd string, fs *pflag.FlagSet) error {
 	for _, r := range refusedFlags {
-		if fs.Changed(r.long) {
+		// A command that declares the flag itself (ops play's -C) takes it.
+		if fl := fs.Lookup(r.long); fl != nil && fl.Hidden && fs.Changed(r.long) {
 			name := "--" + r.long
 			if r.short != "" {
 				name = "-" + r.short + "/" + name

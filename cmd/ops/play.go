@@ -27,6 +27,7 @@ type playOptions struct {
 	tags, skipTags []string
 	listTasks      bool
 	syntaxCheck    bool
+	checkMode      bool
 	playbooks      []string
 }
 
@@ -41,6 +42,7 @@ func playFlagSet(o *playOptions) *pflag.FlagSet {
 	fs.StringSliceVar(&o.skipTags, "skip-tags", nil, "not tasks tagged `TAGS`")
 	fs.BoolVar(&o.listTasks, "list-tasks", false, "list the tasks and do nothing")
 	fs.BoolVar(&o.syntaxCheck, "syntax-check", false, "check the playbooks and do nothing")
+	fs.BoolVarP(&o.checkMode, "check", "C", false, "check mode, as ansible-playbook's: raw and script are skipped (check_mode: false on a task runs it)")
 	declareRefused(fs)
 	for _, r := range []struct{ name, why string }{
 		{"step", "one task at a time is not implemented"},
@@ -97,10 +99,11 @@ Examples:
 
 Flags (short ones bundle as Ansible's: -bK, -f50, -uroot):
 ` + flagHelp(playFlagSet(&o)) + `
-The subset: raw, script, debug, fail; when, register, changed_when, failed_when, ignore_errors,
-loop, tags, become, environment (ignored on raw, as Ansible); plays with hosts, vars, vars_files,
-serial, max_fail_percentage, any_errors_fatal, gather_facts: false. Anything else is refused
-before anything runs (exit 3): run it with ops remote-container ansible-playbook.
+The subset: raw, script, debug, fail, set_fact, assert, meta (noop, end_host, end_play); when,
+register, changed_when, failed_when, ignore_errors, loop, until/retries/delay, run_once, vars,
+tags, become, check_mode, environment (ignored on raw, as Ansible); plays with hosts, vars,
+vars_files, serial, max_fail_percentage, any_errors_fatal, gather_facts: false; -C. Anything else
+is refused before anything runs (exit 3): run it with ops remote-container ansible-playbook.
 Exit: as ansible-playbook: 0 ok, 2 some host failed, 4 some unreachable; 3 a refused construct;
       2 for a usage mistake; 130 interrupted.`,
 		SkipFlagParsing: true,
@@ -188,7 +191,7 @@ func runPlay(ctx context.Context, d *deps, o playOptions) error {
 	ro := ansible.RunOptions{
 		Forks: o.forks, Limit: limit, Tags: o.tags, SkipTags: o.skipTags, BecomeUser: o.becomeUser,
 		ExtraVars: ev, Out: d.out, Warn: d.err, ListHosts: o.listHosts, ListTasks: o.listTasks,
-		CommandTimeout: o.commandTimeout, ScriptBase: filepath.Dir(o.playbooks[0]), Fold: o.fold,
+		CommandTimeout: o.commandTimeout, ScriptBase: filepath.Dir(o.playbooks[0]), Fold: o.fold, Check: o.checkMode,
 	}
 	if o.asJSON {
 		// stdout carries data: one object per host per task; the

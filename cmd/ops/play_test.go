@@ -33,7 +33,8 @@ func TestPlayRefusals(t *testing.T) {
 		{[]string{"play", "-i", "h1,", yerr}, 2, "yerr.yml:2: YAML syntax error"},
 		{[]string{"play", "-i", "h1,", filepath.Join(dir, "missing.yml")}, 2, "missing.yml"},
 		{[]string{"play", "--step", ok}, 2, "--step is not implemented"},
-		{[]string{"play", "-C", ok}, 2, "-C/--check is not implemented"},
+		{[]string{"play", "-D", ok}, 2, "-D/--diff is not implemented"},
+		{[]string{"play", "-C", "--list-tasks", ok}, 0, "one\tTAGS: [t]"},
 		{[]string{"play"}, 2, "play needs a playbook"},
 		{[]string{"play", "--list-tasks", "-t", "t", ok}, 0, "one\tTAGS: [t]"},
 	} {
