@@ -218,7 +218,9 @@ func TestRunLogKeepsNoSecret(t *testing.T) {
 				t.Errorf("%s: the history holds %q", repo, s)
 			}
 		}
-		if !strings.Contains(history, "oops, echoed: ********") {
+		// "BECOME password: oops, …" reads as a YAML password too: what
+		// follows it is masked, the rest of the line stays.
+		if !strings.Contains(history, "echoed: ********") {
 			t.Errorf("%s: the transcript lost its shape:\n%s", repo, history)
 		}
 	}

@@ -69,7 +69,8 @@ func TestRunLogResultsCannotBeForgedByTargets(t *testing.T) {
 		os.WriteFile(play, []byte(`- hosts: all
   gather_facts: no
   tasks:
-    - raw: H={{ inventory_hostname }}; `+forgeOnTarget+`; test "$H" != `+failing+`
+    - raw: |
+        H={{ inventory_hostname }}; `+forgeOnTarget+`; test "$H" != `+failing+`
 `), 0o644)
 		// -v: each task's output, the forged lines in it, is shown.
 		_, stderr, code := opsCmd(t, env, "remote-container", "--copy", st.InventoryPath(), "--copy", play, "--",
