@@ -3,7 +3,10 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -219,4 +222,55 @@ func TestKilledBeforeStartLeavesNoContainerBehind(t *testing.T) {
 			}
 		})
 	}
+}
+
+// At a real terminal: an interactive shell in the container where a
+// command is typed before a password prompt appears, then the password;
+// and ops exec -K with the password typed and every target echoing what
+// it was sent on stdin. The password is nowhere in the run log; the
+// command typed before the prompt is.
+func TestRunLogMasksTypedPasswordsOnly(t *testing.T) {
+	st := needHosts(t, 20)
+	ensureDeployed(t)
+	dir := filepath.Join(t.TempDir(), "log")
+	env := labEnv(t, "OPS_LOG_DIR="+dir, "OPS_LOG_PROJECT=trust", "OPS_LOG_REMOTE=")
+	secret := "typed-secret-" + randomWord(t)
+
+	cmd, ptmx, _ := startInPTY(t, env, 40, 120, "remote-container", "--", "sh")
+	var screen bytes.Buffer
+	ptmx.Write([]byte("echo visible-command-$((6*7))\r"))
+	expect(t, ptmx, &screen, "visible-command-42", 60*time.Second)
+	ptmx.Write([]byte(`printf '[sudo] password for deploy: '; stty -echo; read -r p; stty echo; echo; echo "got ${#p} chars: $p"` + "\r"))
+	expect(t, ptmx, &screen, "password for deploy: ", 10*time.Second)
+	ptmx.Write([]byte(secret + "\r"))
+	expect(t, ptmx, &screen, "got ", 10*time.Second)
+	ptmx.Write([]byte("exit\r"))
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("shell: %v\n%s", err, screen.String())
+	}
+	_, transcript := trustedEntry(t, dir)
+	if strings.Contains(transcript, secret) || !strings.Contains(transcript, "visible-command-42") {
+		t.Errorf("interactive shell: the log holds the password, or lost the command:\n%s", transcript)
+	}
+
+	// ops exec -K, typed; each target prints back what sudo's prompt got.
+	cmd, ptmx, _ = startInPTY(t, env, 40, 200, "exec", "-i", st.InventoryPath(), "-K", "lab_web", "--", "sh", "-c", "echo I was told "+secret[:6]+"…; id -un")
+	screen.Reset()
+	expect(t, ptmx, &screen, "BECOME password:", 30*time.Second)
+	ptmx.Write([]byte(st.BecomePassword + "\r"))
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exec: %v\n%s", err, screen.String())
+	}
+	history := gitOut(t, dir, "log", "-p", "--all")
+	if strings.Contains(history, st.BecomePassword) || strings.Contains(history, secret) {
+		t.Errorf("a password is in the run log:\n%s", history)
+	}
+}
+
+func randomWord(t *testing.T) string {
+	b := make([]byte, 6)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
 }
