@@ -18,7 +18,7 @@ import (
 	"sync"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // Checkout is the state of the local working checkout, for local runs.
