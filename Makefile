@@ -58,6 +58,7 @@ test: vet unit e2e lab-down-test
 
 vet:
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt needed"; exit 1; }
+	@$(GO) mod tidy -diff || { echo "go mod tidy needed"; exit 1; }
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./e2e/...
 
