@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // ops log list never shows an empty table for a log it cannot read: one
@@ -36,5 +37,22 @@ func TestLogListFailuresAreErrors(t *testing.T) {
 				t.Errorf("exit %d, stdout %q, stderr %q", code, out, errs)
 			}
 		})
+	}
+}
+
+func TestParseSince(t *testing.T) {
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	for in, want := range map[string]time.Time{
+		"24h":                  now.Add(-24 * time.Hour),
+		"2026-11-01":           time.Date(2026, 11, 1, 0, 0, 0, 0, time.Local),
+		"2026-11-01T10:00:00Z": time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC),
+	} {
+		got, err := parseSince(in, now)
+		if err != nil || !got.Equal(want) {
+			t.Errorf("%s: %v %v, want %v", in, got, err, want)
+		}
+	}
+	if _, err := parseSince("yesterday", now); err == nil {
+		t.Error("yesterday parsed")
 	}
 }

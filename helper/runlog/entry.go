@@ -378,10 +378,20 @@ type Summary struct {
 }
 
 // List returns the newest entries first.
-// A log that was never written is empty; a log that cannot be read (no
-// git, an unreadable directory, not a repository) is an error, never an
-// empty list.
-func (r *Repo) List(ctx context.Context, n int) ([]Summary, error) {
+// ListFilter chooses entries for List.
+type ListFilter struct {
+	N           int       // at most this many (newest first)
+	Host        string    // runs that recorded this host
+	User        string    // runs of this user
+	Failed      bool      // runs that did not exit 0
+	Since       time.Time // runs committed at or after
+	AllProjects bool      // every branch, not only the repo's
+}
+
+// List returns the newest entries first. A log that was never written is
+// empty; a log that cannot be read (no git, an unreadable directory, not a
+// repository) is an error, never an empty list.
+func (r *Repo) List(ctx context.Context, f ListFilter) ([]Summary, error) {
 	if _, err := os.Stat(r.Dir); errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	} else if err != nil {
@@ -390,21 +400,41 @@ func (r *Repo) List(ctx context.Context, n int) ([]Summary, error) {
 	if _, err := r.git(ctx, nil, "rev-parse", "--git-dir"); err != nil {
 		return nil, fmt.Errorf("run log %s: %v", r.Dir, err)
 	}
-	if _, err := r.git(ctx, nil, "rev-parse", "--verify", "-q", "refs/heads/"+r.Branch); err != nil {
-		return nil, nil
+	args := []string{"log", "--format=%h%x1f%cI%x1f%s%x1f%(trailers:key=Ops-User,valueonly,separator=)%x1f%(trailers:key=Ops-Exit,valueonly,separator=)%x1f%(trailers:key=Ops-Hosts,valueonly,separator=)%x1f%D%x1e"}
+	if !f.Since.IsZero() {
+		args = append(args, "--since="+f.Since.UTC().Format(time.RFC3339))
 	}
-	out, err := r.git(ctx, nil, "log", fmt.Sprintf("-n%d", n), "--format=%h%x1f%cI%x1f%s%x1f%(trailers:key=Ops-User,valueonly,separator=)%x1f%(trailers:key=Ops-Exit,valueonly,separator=)%x1f%(trailers:key=Ops-Hosts,valueonly,separator=)%x1e", "refs/heads/"+r.Branch)
+	if f.Host != "" {
+		// The entry's header lists each host as "- name: HOST".
+		args = append(args, "-G", `- name: `+regexp.QuoteMeta(f.Host)+`$`)
+	}
+	if f.AllProjects {
+		args = append(args, "--branches")
+	} else {
+		if _, err := r.git(ctx, nil, "rev-parse", "--verify", "-q", "refs/heads/"+r.Branch); err != nil {
+			return nil, nil
+		}
+		args = append(args, "refs/heads/"+r.Branch)
+	}
+	out, err := r.git(ctx, nil, args...)
 	if err != nil {
 		return nil, err
 	}
 	var list []Summary
 	for _, rec := range strings.Split(out, "\x1e") {
-		f := strings.Split(strings.TrimSpace(rec), "\x1f")
-		if len(f) < 6 {
+		x := strings.Split(strings.TrimSpace(rec), "\x1f")
+		if len(x) < 6 {
 			continue
 		}
-		hosts, _ := strconv.Atoi(strings.TrimSpace(f[5]))
-		list = append(list, Summary{ID: f[0], Time: f[1], Command: f[2], User: strings.TrimSpace(f[3]), Exit: strings.TrimSpace(f[4]), Hosts: hosts})
+		hosts, _ := strconv.Atoi(strings.TrimSpace(x[5]))
+		s := Summary{ID: x[0], Time: x[1], Command: x[2], User: strings.TrimSpace(x[3]), Exit: strings.TrimSpace(x[4]), Hosts: hosts}
+		if f.User != "" && s.User != f.User || f.Failed && s.Exit == "0" {
+			continue
+		}
+		list = append(list, s)
+		if f.N > 0 && len(list) == f.N {
+			break
+		}
 	}
 	return list, nil
 }

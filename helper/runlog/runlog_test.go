@@ -4,6 +4,7 @@ import (
 	"context"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -71,7 +72,7 @@ func TestRepoCommitsConcurrentlyAndPushesToABareRemote(t *testing.T) {
 		t.Errorf("remote has %s commits", n)
 	}
 	git(t, r.Dir, "fsck", "--strict")
-	list, err := r.List(ctx, 5)
+	list, err := r.List(ctx, ListFilter{N: 5})
 	if err != nil || len(list) != 5 || list[0].User != "u" || list[0].Exit != "0" {
 		t.Errorf("list %v %v", list, err)
 	}
@@ -115,5 +116,53 @@ func TestRepoQueuesWhenTheRemoteFails(t *testing.T) {
 	}
 	if n, _ := r.Push(ctx); n != 0 {
 		t.Errorf("pushed %d again", n)
+	}
+}
+
+// ops log list's filters: host, user, failed, since, every project.
+func TestListFilters(t *testing.T) {
+	ctx := context.Background()
+	r := &Repo{Dir: filepath.Join(t.TempDir(), "log"), Branch: "p1"}
+	m, _ := NewMask(nil)
+	zero, three := 0, 3
+	add := func(branch, user, exit string, hosts ...HostResult) {
+		r.Branch = branch
+		e := entry(user, exit)
+		e.Header.Hosts = hosts
+		if _, err := r.Save(ctx, e, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add("p1", "alice", "0", HostResult{Name: "web1", Result: "ok", Exit: &zero})
+	add("p1", "bob", "2", HostResult{Name: "web10", Result: "failed", Exit: &three})
+	add("p2", "alice", "4", HostResult{Name: "db1", Result: "unreachable"})
+	r.Branch = "p1"
+	for _, tc := range []struct {
+		f    ListFilter
+		want string
+	}{
+		{ListFilter{}, "bob alice"},
+		{ListFilter{Host: "web1"}, "alice"},
+		{ListFilter{User: "bob"}, "bob"},
+		{ListFilter{Failed: true}, "bob"},
+		{ListFilter{AllProjects: true, Failed: true}, "alice bob"}, // sorted: the commits share a second
+		{ListFilter{AllProjects: true, Host: "db1"}, "alice"},
+		{ListFilter{N: 1}, "bob"},
+		{ListFilter{Since: time.Now().Add(time.Hour)}, ""},
+	} {
+		list, err := r.List(ctx, tc.f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var users []string
+		for _, s := range list {
+			users = append(users, s.User)
+		}
+		if tc.f.AllProjects {
+			sort.Strings(users)
+		}
+		if got := strings.Join(users, " "); got != tc.want {
+			t.Errorf("%+v: %q, want %q", tc.f, got, tc.want)
+		}
 	}
 }
