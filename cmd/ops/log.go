@@ -3,8 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"time"
 	"text/tabwriter"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
