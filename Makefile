@@ -9,7 +9,7 @@ LAB      := $(BIN)/ops-lab --dir $(LAB_DIR)
 OPS      := $(BIN)/ops
 LABENV   = eval "$$($(LAB) env)"
 
-.PHONY: man bench build push deploy check setup inventory remote-test-run local-test-run bin lab-up lab-down lab-env lab-status demo test unit e2e lab-down-test vet fmt
+.PHONY: deps man bench build push deploy check setup inventory remote-test-run local-test-run bin lab-up lab-down lab-env lab-status demo test unit e2e lab-down-test vet fmt
 
 bin:
 	@$(GO) build -o $(BIN)/ ./cmd/...
@@ -54,7 +54,12 @@ local-test-run: bin
 	$(OPS) local-container -- ansible -i /usr/local/bin/mackerel-inventory all -m raw -a uptime
 
 ## Tests: unit tests, then end-to-end tests of the built binaries against the lab.
-test: vet unit e2e lab-down-test
+test: deps vet unit e2e lab-down-test
+
+# Debian's packages the tests need (ansible-core, git, sshd, docker.io…),
+# installed when missing: make test works on a fresh machine.
+deps: bin
+	$(LAB) deps
 
 vet:
 	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt needed"; exit 1; }

@@ -29,7 +29,7 @@ func main() {
 	}
 }
 
-const usage = "usage: ops-lab [--dir DIR] up [--hosts N] | down | status | env | serve"
+const usage = "usage: ops-lab [--dir DIR] up [--hosts N] | down | status | env | serve | deps"
 
 func run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("ops-lab", flag.ContinueOnError)
@@ -65,6 +65,11 @@ func run(ctx context.Context, args []string) error {
 		return lab.Up(ctx, o)
 	case "down":
 		return lab.Down(ctx, o)
+	case "deps":
+		if os.Geteuid() != 0 {
+			return errors.New("installing Debian's packages needs root")
+		}
+		return lab.Deps(ctx, o)
 	case "status":
 		st, err := lab.Load(abs)
 		if err != nil {

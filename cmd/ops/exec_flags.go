@@ -199,7 +199,11 @@ func checkRefused(cmd string, fs *pflag.FlagSet) error {
 			if r.short != "" {
 				name = "-" + r.short + "/" + name
 			}
-			return usagef("%s: %s is not implemented: %s (run it with ops remote-container ansible)", cmd, name, r.why)
+			with := "ansible"
+			if cmd == "play" {
+				with = "ansible-playbook"
+			}
+			return usagef("%s: %s is not implemented: %s (run it with ops remote-container %s)", cmd, name, r.why, with)
 		}
 	}
 	return nil

@@ -38,6 +38,8 @@ func playFlagSet(o *playOptions) *pflag.FlagSet {
 	fs.SetOutput(io.Discard)
 	fs.SortFlags = false
 	o.declare(fs)
+	fs.Lookup("ask-become-pass").Usage = "ask for the become password once (as ansible-playbook: -b, become: or ansible_become decide who becomes)"
+	fs.Lookup("list-hosts").Usage = "print each play's hosts and do nothing"
 	fs.StringSliceVarP(&o.tags, "tags", "t", nil, "only tasks tagged `TAGS` (comma-separated; repeatable)")
 	fs.StringSliceVar(&o.skipTags, "skip-tags", nil, "not tasks tagged `TAGS`")
 	fs.BoolVar(&o.listTasks, "list-tasks", false, "list the tasks and do nothing")
@@ -105,7 +107,7 @@ tags, become, check_mode, environment (ignored on raw, as Ansible); plays with h
 vars_files, serial, max_fail_percentage, any_errors_fatal, gather_facts: false; -C. Anything else
 is refused before anything runs (exit 3): run it with ops remote-container ansible-playbook.
 Exit: as ansible-playbook: 0 ok, 2 some host failed, 4 some unreachable; 3 a refused construct;
-      2 for a usage mistake; 130 interrupted.`,
+      2 for a usage mistake; 130 interrupted (143 SIGTERM, 129 SIGHUP).`,
 		SkipFlagParsing: true,
 		HideHelpCommand: true,
 		Action: func(c *cli.Context) error {

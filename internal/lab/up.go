@@ -115,6 +115,12 @@ func run(ctx context.Context, name string, args ...string) error {
 	return nil
 }
 
+// Deps installs Debian's packages that the lab, the tests and make bench
+// need, for whatever is missing (make test runs it first).
+func Deps(ctx context.Context, o Options) error {
+	return (&upper{o: o}).packages(ctx)
+}
+
 // packages installs Debian's packages for whatever is missing.
 func (u *upper) packages(ctx context.Context) error {
 	need := map[string]string{
@@ -128,6 +134,9 @@ func (u *upper) packages(ctx context.Context) error {
 		"/usr/bin/git":             "git",
 		"/usr/sbin/ip":             "iproute2",
 		"/usr/sbin/useradd":        "passwd",
+		"/usr/bin/parallel-ssh":    "pssh", // make bench's peer
+		"/usr/bin/time":            "time", // make bench's measure
+		"/usr/sbin/iptables":       "iptables",
 	}
 	var missing []string
 	for path, pkg := range need {
