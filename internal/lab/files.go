@@ -102,7 +102,7 @@ func prefixAll(p string, s []string) []string {
 
 // MackerelHosts describes the targets as Mackerel would list them: service
 // "lab" with role web or db, every 4th host also in service "batch"; every
-// 3rd host in maintenance, hosts 2, 6, 10… standby; plus one retired host
+// 3rd host in maintenance, the others of hosts 2, 6, 10… standby; plus one retired host
 // that has no sshd.
 func MackerelHosts(st *State) []fakemackerel.Host {
 	var hosts []fakemackerel.Host
