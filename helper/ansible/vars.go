@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 )
 
@@ -345,34 +344,4 @@ func ParseExtraVars(args []string) (map[string]any, error) {
 }
 
 // decodeEscapes decodes \n, \t, \uXXXX… as Python's unicode_escape would.
-func decodeEscapes(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] != '\\' || i+1 >= len(s) {
-			b.WriteByte(s[i])
-			continue
-		}
-		e := s[i+1]
-		switch e {
-		case 'n', 't', 'r', 'a', 'b', 'f', 'v', '\\', '\'', '"':
-			b.WriteString(map[byte]string{'n': "\n", 't': "\t", 'r': "\r", 'a': "\a", 'b': "\b", 'f': "\f", 'v': "\v", '\\': `\`, '\'': "'", '"': `"`}[e])
-			i++
-		case 'x', 'u', 'U':
-			n := map[byte]int{'x': 2, 'u': 4, 'U': 8}[e]
-			if i+2+n <= len(s) {
-				if r, err := strconv.ParseUint(s[i+2:i+2+n], 16, 32); err == nil {
-					b.WriteRune(rune(r))
-					i += 1 + n
-					continue
-				}
-			}
-			b.WriteByte('\\')
-		default:
-			b.WriteByte('\\')
-		}
-	}
-	return b.String()
-}
+func decodeEscapes(s string) string { return pyUnicodeEscape(s) }
