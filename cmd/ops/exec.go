@@ -90,14 +90,7 @@ func execFlagSet(o *execOptions) *pflag.FlagSet {
 func parseExecArgs(args []string) (execOptions, error) {
 	var o execOptions
 	fs := execFlagSet(&o)
-	if err := fs.Parse(args); err != nil {
-		return o, usagef("exec: %v", err)
-	}
-	if err := checkRefused("exec", fs); err != nil {
-		return o, err
-	}
-	o.record(fs)
-	if err := o.check("exec"); err != nil {
+	if err := o.parse("exec", fs, args); err != nil {
 		return o, err
 	}
 	positional, rest := fs.Args(), []string(nil)
@@ -157,16 +150,10 @@ Exit: 0 all ok; 2 some failed, timed out or not started; 4 some unreachable; 6 b
 		SkipFlagParsing: true,
 		HideHelpCommand: true,
 		Action: func(c *cli.Context) error {
-			args := c.Args().Slice()
-			for _, a := range args {
-				if a == "-h" || a == "--help" {
-					return cli.ShowSubcommandHelp(c)
-				}
-				if a == "--" {
-					break
-				}
+			if helpAsked(c.Args().Slice()) {
+				return cli.ShowSubcommandHelp(c)
 			}
-			o, err := parseExecArgs(args)
+			o, err := parseExecArgs(c.Args().Slice())
 			if err != nil {
 				return err
 			}

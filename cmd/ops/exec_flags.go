@@ -209,6 +209,33 @@ func checkRefused(cmd string, fs *pflag.FlagSet) error {
 	return nil
 }
 
+// parse reads args with fs (a set that declared f's flags): a flag
+// mistake, a refused Ansible flag or flags that do not go together are
+// usage errors.
+func (f *fanFlags) parse(cmd string, fs *pflag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return usagef("%s: %v", cmd, err)
+	}
+	if err := checkRefused(cmd, fs); err != nil {
+		return err
+	}
+	f.record(fs)
+	return f.check(cmd)
+}
+
+// helpAsked: -h or --help before "--" (the commands parse their own flags).
+func helpAsked(args []string) bool {
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		if a == "-h" || a == "--help" {
+			return true
+		}
+	}
+	return false
+}
+
 // check validates what the fan-out flags say together.
 func (f *fanFlags) check(cmd string) error {
 	if f.askBecomePass {

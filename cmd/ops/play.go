@@ -65,20 +65,13 @@ func playFlagSet(o *playOptions) *pflag.FlagSet {
 func parsePlayArgs(args []string) (playOptions, error) {
 	var o playOptions
 	fs := playFlagSet(&o)
-	if err := fs.Parse(args); err != nil {
-		return o, usagef("play: %v", err)
-	}
-	if err := checkRefused("play", fs); err != nil {
+	if err := o.parse("play", fs, args); err != nil {
 		return o, err
 	}
 	for _, n := range []string{"step", "start-at-task", "flush-cache", "force-handlers"} {
 		if fs.Changed(n) {
 			return o, usagef("play: --%s is not implemented: %s (run it with ops remote-container ansible-playbook)", n, fs.Lookup(n).Usage)
 		}
-	}
-	o.record(fs)
-	if err := o.check("play"); err != nil {
-		return o, err
 	}
 	o.playbooks = fs.Args()
 	if len(o.playbooks) == 0 {
@@ -111,10 +104,8 @@ Exit: as ansible-playbook: 0 ok, 2 some host failed, 4 some unreachable; 3 a ref
 		SkipFlagParsing: true,
 		HideHelpCommand: true,
 		Action: func(c *cli.Context) error {
-			for _, a := range c.Args().Slice() {
-				if a == "-h" || a == "--help" {
-					return cli.ShowSubcommandHelp(c)
-				}
+			if helpAsked(c.Args().Slice()) {
+				return cli.ShowSubcommandHelp(c)
 			}
 			o, err := parsePlayArgs(c.Args().Slice())
 			if err != nil {
