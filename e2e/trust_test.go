@@ -44,7 +44,7 @@ func trustedEntry(t *testing.T, dir string) (map[string]string, string) {
 		}
 	}
 	if err := yaml.Unmarshal([]byte(parts[1]), &h); err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v\n%s", err, parts[1])
 	}
 	got := map[string]string{}
 	for _, x := range h.Hosts {
@@ -240,7 +240,10 @@ func TestRunLogMasksTypedPasswordsOnly(t *testing.T) {
 	var screen bytes.Buffer
 	ptmx.Write([]byte("echo visible-command-$((6*7))\r"))
 	expect(t, ptmx, &screen, "visible-command-42", 60*time.Second)
-	ptmx.Write([]byte(`printf '[sudo] password for deploy: '; stty -echo; read -r p; stty echo; echo; echo "got ${#p} chars: $p"` + "\r"))
+	// The prompt is built by printf, so that the shell's echo of this
+	// command line does not already show it (the test must answer the
+	// real prompt, not its echo).
+	ptmx.Write([]byte(`printf '[sudo] %s for deploy: ' password; stty -echo; read -r p; stty echo; echo; echo "got ${#p} chars: $p"` + "\r"))
 	expect(t, ptmx, &screen, "password for deploy: ", 10*time.Second)
 	ptmx.Write([]byte(secret + "\r"))
 	expect(t, ptmx, &screen, "got ", 10*time.Second)
