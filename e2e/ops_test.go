@@ -127,3 +127,24 @@ done`
 		t.Errorf("%v\n%s", err, out)
 	}
 }
+
+// `go install ./cmd/ops` (what `go install MODULE/cmd/ops@VERSION` does for
+// a user) builds into an empty GOBIN: no replace directive, nothing but
+// the module.
+func TestGoInstallIntoAnEmptyGOBIN(t *testing.T) {
+	gobin := t.TempDir()
+	cmd := exec.Command("go", "install", "./cmd/ops")
+	cmd.Dir = projectDir(t)
+	cmd.Env = append(os.Environ(), "GOBIN="+gobin, "GOFLAGS=-buildvcs=false")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go install: %v\n%s", err, out)
+	}
+	out, err := exec.Command(filepath.Join(gobin, "ops"), "--version").Output()
+	if err != nil || !strings.HasPrefix(string(out), "ops ") {
+		t.Errorf("the installed ops: %v %q", err, out)
+	}
+	b, _ := os.ReadFile(filepath.Join(projectDir(t), "go.mod"))
+	if strings.Contains(string(b), "\nreplace") {
+		t.Error("go.mod has a replace directive: go install MODULE@VERSION would refuse it")
+	}
+}
