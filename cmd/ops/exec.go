@@ -33,11 +33,28 @@ type execOptions struct {
 	args    []string // the command, or the script's arguments
 }
 
-// fanoutAuth sets the run's authentication: the agent (a pool of
-// connections, bounded calls) and, with --forward-agent, the agent the
-// targets see (restricted by ssh.agent_keys: matching no key is exit 2).
-// Without an agent, some host must have a key of its own.
-func (d *deps) fanoutAuth(fo *fanout.Options, targets []fanout.Target, o fanFlags) (func(), error) {
+// fanoutAuth sets the run's credentials: the agent (a pool of
+// connections, bounded calls), with --forward-agent the agent the targets
+// see (restricted by ssh.agent_keys: matching no key is exit 2), and with
+// -K the become password, asked once (after every refusal) and masked in
+// the run log. Without an agent, some host must have a key of its own.
+func (d *deps) fanoutAuth(ctx context.Context, fo *fanout.Options, targets []fanout.Target, o fanFlags) (func(), error) {
+	closeAgent, err := d.fanoutAgent(fo, targets, o)
+	if err != nil || !o.askBecomePass {
+		return closeAgent, err
+	}
+	pw, err := d.becomePassword(ctx)
+	if err != nil {
+		closeAgent()
+		return nil, err
+	}
+	d.secret(pw)
+	fo.BecomePassword = &pw
+	return closeAgent, nil
+}
+
+// fanoutAgent sets the agent side of fanoutAuth.
+func (d *deps) fanoutAgent(fo *fanout.Options, targets []fanout.Target, o fanFlags) (func(), error) {
 	sock := d.getenv("SSH_AUTH_SOCK")
 	anyKey := false
 	for _, t := range targets {
@@ -215,19 +232,11 @@ func runExec(ctx context.Context, d *deps, o execOptions) error {
 	} else {
 		fo.Command = sshx.CommandLine(o.args)
 	}
-	closeAgent, err := d.fanoutAuth(&fo, targets, o.fanFlags)
+	closeAgent, err := d.fanoutAuth(ctx, &fo, targets, o.fanFlags)
 	if err != nil {
 		return err
 	}
 	defer closeAgent()
-	if o.askBecomePass {
-		pw, err := d.becomePassword(ctx)
-		if err != nil {
-			return err
-		}
-		d.secret(pw)
-		fo.BecomePassword = &pw
-	}
 	p := newExecPrinter(d, o, hosts)
 	p.hook(&fo)
 	start := time.Now()

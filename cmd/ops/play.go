@@ -234,19 +234,11 @@ func runPlay(ctx context.Context, d *deps, o playOptions) error {
 		return err
 	}
 	fo := fanout.Options{Forks: o.forks, Handshakes: o.handshakes, ConnectTimeout: o.connectTimeout, Deadline: o.deadline}
-	closeAgent, err := d.fanoutAuth(&fo, targets, o.fanFlags)
+	closeAgent, err := d.fanoutAuth(ctx, &fo, targets, o.fanFlags)
 	if err != nil {
 		return err
 	}
 	defer closeAgent()
-	if o.askBecomePass {
-		pw, err := d.becomePassword(ctx)
-		if err != nil {
-			return err
-		}
-		d.secret(pw)
-		fo.BecomePassword = &pw
-	}
 	pool := fanout.NewPool(fo)
 	defer pool.Close()
 	ex := &poolExecutor{pool: pool, targets: map[string]fanout.Target{}}
