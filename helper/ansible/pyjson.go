@@ -102,34 +102,8 @@ func writePyJSON(b *strings.Builder, v any, depth int) {
 	}
 }
 
-func writePyString(b *strings.Builder, s string) {
-	b.WriteByte('"')
-	for _, r := range s {
-		switch r {
-		case '"':
-			b.WriteString(`\"`)
-		case '\\':
-			b.WriteString(`\\`)
-		case '\n':
-			b.WriteString(`\n`)
-		case '\r':
-			b.WriteString(`\r`)
-		case '\t':
-			b.WriteString(`\t`)
-		case '\b':
-			b.WriteString(`\b`)
-		case '\f':
-			b.WriteString(`\f`)
-		default:
-			if r < 0x20 {
-				fmt.Fprintf(b, `\u%04x`, r)
-			} else {
-				b.WriteRune(r)
-			}
-		}
-	}
-	b.WriteByte('"')
-}
+// writePyString is json.dumps of a string with ensure_ascii=False.
+func writePyString(b *strings.Builder, s string) { writeJSONString(b, s, false) }
 
 // pyFloat is Python's repr of a float.
 func pyFloat(f float64) string {
