@@ -16,19 +16,7 @@ import (
 // Go SSH server on 1000 loopback addresses) at concurrency 200. The server
 // shares the process, so make bench is the measure of the client alone.
 func BenchmarkFanout1000(b *testing.B) {
-	fleet, err := simfleet.Start(1000, 2300, 0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer fleet.Close()
-	_, priv, _ := ed25519.GenerateKey(rand.Reader)
-	signer, _ := ssh.NewSignerFromKey(priv)
-	targets := make([]Target, len(fleet.Addrs))
-	for i, a := range fleet.Addrs {
-		targets[i] = Target{Name: a, Addr: a, User: "bench"}
-	}
-	o := Options{Forks: 200, Command: "uptime", HostKey: ssh.InsecureIgnoreHostKey(),
-		Auth: func() []ssh.AuthMethod { return []ssh.AuthMethod{ssh.PublicKeys(signer)} }}
+	targets, o := benchFleet(b, 2300)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		for _, r := range Run(context.Background(), targets, o) {
@@ -45,19 +33,7 @@ func BenchmarkFanout1000(b *testing.B) {
 // 200: three Runs, each dialling every host, against a Pool whose
 // RunAll ×3 dials each host once. ms/host is for the three commands.
 func BenchmarkThreeCommands1000(b *testing.B) {
-	fleet, err := simfleet.Start(1000, 0, 0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer fleet.Close()
-	_, priv, _ := ed25519.GenerateKey(rand.Reader)
-	signer, _ := ssh.NewSignerFromKey(priv)
-	targets := make([]Target, len(fleet.Addrs))
-	for i, a := range fleet.Addrs {
-		targets[i] = Target{Name: a, Addr: a, User: "bench"}
-	}
-	o := Options{Forks: 200, Command: "uptime", HostKey: ssh.InsecureIgnoreHostKey(),
-		Auth: func() []ssh.AuthMethod { return []ssh.AuthMethod{ssh.PublicKeys(signer)} }}
+	targets, o := benchFleet(b, 0)
 	check := func(b *testing.B, results []Result) {
 		for _, r := range results {
 			if r.Status != OK {
@@ -89,4 +65,23 @@ func BenchmarkThreeCommands1000(b *testing.B) {
 		b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N*len(targets)), "ms/host")
 		b.ReportMetric(float64(kept.Microseconds())/1000/float64(2*b.N*len(targets)), "ms/host/kept-command")
 	})
+}
+
+// benchFleet serves 1000 simulated hosts in process (on port, or a port
+// each with 0) and gives their targets and the options to run uptime on
+// them at concurrency 200.
+func benchFleet(b *testing.B, port int) ([]Target, Options) {
+	fleet, err := simfleet.Start(1000, port, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(fleet.Close)
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	signer, _ := ssh.NewSignerFromKey(priv)
+	targets := make([]Target, len(fleet.Addrs))
+	for i, a := range fleet.Addrs {
+		targets[i] = Target{Name: a, Addr: a, User: "bench"}
+	}
+	return targets, Options{Forks: 200, Command: "uptime", HostKey: ssh.InsecureIgnoreHostKey(),
+		Auth: func() []ssh.AuthMethod { return []ssh.AuthMethod{ssh.PublicKeys(signer)} }}
 }

@@ -137,14 +137,7 @@ func TestDeadlineEndsTheRun(t *testing.T) {
 func TestInterruptEndsTheRunAtOnce(t *testing.T) {
 	all, _ := hostileFleet(t)
 	// Six stalling hosts take every fork; the good one waits in the queue.
-	var targets []Target
-	for _, name := range []string{"stall-kex", "stall-open", "stall-exec", "stall-run", "drip", "flood", "good"} {
-		for _, tg := range all {
-			if tg.Name == name {
-				targets = append(targets, tg)
-			}
-		}
-	}
+	targets := queuedBehindStalls(all)
 	o := testOptions()
 	o.Forks, o.ConnectTimeout = 6, time.Minute // no timeout would end them
 	ctx, cancel := context.WithCancel(context.Background())
@@ -169,4 +162,19 @@ func TestInterruptEndsTheRunAtOnce(t *testing.T) {
 	if done != len(targets) {
 		t.Errorf("OnDone for %d of %d hosts", done, len(targets))
 	}
+}
+
+// queuedBehindStalls orders a hostile fleet's hosts so that six stalling
+// ones come first (at 6 forks they take every place) and the good one
+// waits in the queue behind them.
+func queuedBehindStalls(all []Target) []Target {
+	var targets []Target
+	for _, name := range []string{"stall-kex", "stall-open", "stall-exec", "stall-run", "drip", "flood", "good"} {
+		for _, tg := range all {
+			if tg.Name == name {
+				targets = append(targets, tg)
+			}
+		}
+	}
+	return targets
 }

@@ -431,14 +431,7 @@ func TestPoolHostileHostsAreBoundedAndClassified(t *testing.T) {
 // RunAll are not started.
 func TestPoolInterrupt(t *testing.T) {
 	all, _ := hostileFleet(t)
-	var targets []Target
-	for _, name := range []string{"stall-kex", "stall-open", "stall-exec", "stall-run", "drip", "flood", "good"} {
-		for _, tg := range all {
-			if tg.Name == name {
-				targets = append(targets, tg)
-			}
-		}
-	}
+	targets := queuedBehindStalls(all)
 	o := testOptions()
 	o.Forks, o.ConnectTimeout = 6, time.Minute
 	p := newTestPool(t, o)
