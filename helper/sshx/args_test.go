@@ -1,6 +1,9 @@
 package sshx
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -120,5 +123,30 @@ func TestAnsibleSSHArgs(t *testing.T) {
 	}
 	if _, err := (AnsibleSSH{CommonArgs: "-o ProxyCommand=x"}).Args(); err == nil || !strings.Contains(err.Error(), "ssh_common_args: ") {
 		t.Errorf("error %v does not name ssh_common_args", err)
+	}
+}
+
+// Which -F wins is OpenSSH's to say: ssh -G (it connects to nothing) reads
+// two config files given as ParseSSHArgs reads them.
+func TestLastConfigFileWinsAsInSSH(t *testing.T) {
+	sshBin, err := exec.LookPath("ssh")
+	if err != nil {
+		t.Skip("no ssh:", err)
+	}
+	dir := t.TempDir()
+	first, last := filepath.Join(dir, "first"), filepath.Join(dir, "last")
+	os.WriteFile(first, []byte("Host h\n  HostName from-first\n"), 0o600)
+	os.WriteFile(last, []byte("Host h\n  HostName from-last\n"), 0o600)
+	out, err := exec.Command(sshBin, "-G", "-F", first, "-F", last, "h").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := first
+	if strings.Contains(string(out), "hostname from-last") {
+		want = last
+	}
+	a, err := ParseSSHArgs("-F " + first + " -F " + last)
+	if err != nil || a.ConfigFile != want {
+		t.Errorf("ParseSSHArgs took %q (%v); ssh -G took %q", a.ConfigFile, err, want)
 	}
 }
