@@ -36,6 +36,13 @@ var hostileClass = map[string]string{
 // startFleet serves n simulated hosts with faults on 127.1.x.y:2290 and
 // returns the directory of its inventory.ini and faults.json.
 func startFleet(t *testing.T, n int, faults string) (string, map[string]string) {
+	dir, byHost, _ := startFleetRunning(t, n, faults)
+	return dir, byHost
+}
+
+// startFleetRunning is startFleet that also gives, as ops-fleet reports
+// them, the names of hostile hosts whose command has been accepted.
+func startFleetRunning(t *testing.T, n int, faults string) (string, map[string]string, <-chan string) {
 	t.Helper()
 	dir := t.TempDir()
 	cmd := exec.Command(filepath.Join(os.Getenv("OPS_BIN"), "ops-fleet"), "-n", strconv.Itoa(n), "-port", "2290", "-out", dir, "-faults", faults)
@@ -46,12 +53,14 @@ func startFleet(t *testing.T, n int, faults string) (string, map[string]string) 
 	}
 	t.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() })
 	ready := make(chan bool, 1)
+	running := make(chan string, n)
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
 			if sc.Text() == "ready" {
 				ready <- true
-				return
+			} else if h, ok := strings.CutPrefix(sc.Text(), "running "); ok {
+				running <- h
 			}
 		}
 		ready <- false
@@ -72,7 +81,7 @@ func startFleet(t *testing.T, n int, faults string) (string, map[string]string) 
 	if err := json.Unmarshal(b, &byHost); err != nil {
 		t.Fatal(err)
 	}
-	return dir, byHost
+	return dir, byHost, running
 }
 
 // hostileExec starts ops exec on the fleet with the run log on (a local
@@ -177,13 +186,39 @@ func TestExecUnderHostileHosts(t *testing.T) {
 // every host.
 func TestExecInterruptedUnderHostileHosts(t *testing.T) {
 	labState(t)
-	dir, faults := startFleet(t, 1000, hostileFaults)
+	dir, faults, running := startFleetRunning(t, 1000, hostileFaults)
+	var stalls int
+	for _, f := range faults {
+		if hostileClass[f] == "timed-out" {
+			stalls++
+		}
+	}
 	for _, tc := range []struct {
 		sig  syscall.Signal
 		code int
 	}{{syscall.SIGINT, 130}, {syscall.SIGTERM, 143}} {
+		for len(running) > 0 { // the previous run's
+			<-running
+		}
 		cmd, _, errb, logDir := hostileExec(t, dir)
-		time.Sleep(3500 * time.Millisecond) // healthy hosts done, stalls running
+		// The signal comes once every host that times out is running its
+		// command (ops-fleet says so), well before the 5 s command timeout.
+		started := time.Now()
+		seen := map[string]bool{}
+		for len(seen) < stalls {
+			select {
+			case h := <-running:
+				if hostileClass[faults[h]] == "timed-out" {
+					seen[h] = true
+				}
+			case <-time.After(30 * time.Second):
+				cmd.Process.Kill()
+				t.Fatalf("%s: %d of %d stalling hosts running after 30 s", tc.sig, len(seen), stalls)
+			}
+		}
+		if d := time.Since(started); d > 4*time.Second {
+			t.Logf("%s: the stalling hosts were all running only %s after the start; the 5 s timeout may come first", tc.sig, d)
+		}
 		sent := time.Now()
 		cmd.Process.Signal(tc.sig)
 		done := make(chan error, 1)

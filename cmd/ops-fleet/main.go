@@ -11,7 +11,9 @@
 //
 // Hosts are h0000… at 127.1.x.y:PORT. It writes into -out inventory.ini
 // (all hosts in [fleet], ansible_user in [all:vars]), pssh-hosts and
-// faults.json, prints "ready" and serves until SIGINT or SIGTERM.
+// faults.json, prints "ready" and serves until SIGINT or SIGTERM. After
+// "ready" it prints "running hNNNN" when a hostile host has accepted its
+// command (tests wait for it rather than for a guessed time).
 //
 // -faults makes some hosts hostile: a comma-separated list of
 // name=COUNT or name=PERCENT%, e.g. `-faults stall-open=2%,flood=1%,drop=10`
@@ -101,8 +103,15 @@ func main() {
 	fmt.Println("ready")
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	<-ctx.Done()
-	f.Close()
+	for {
+		select {
+		case i := <-f.Running():
+			fmt.Printf("running %s\n", simfleet.HostName(i))
+		case <-ctx.Done():
+			f.Close()
+			return
+		}
+	}
 }
 
 // floor runs the floor client (internal/simfleet): what any SSH client

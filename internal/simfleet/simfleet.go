@@ -34,7 +34,8 @@ type Fleet struct {
 	refuse    *ssh.ServerConfig // refuse-auth: every method fails
 	delay     time.Duration
 	start     time.Time
-	flood     []byte // flood and drip output, shared and never written
+	flood     []byte   // flood and drip output, shared and never written
+	running   chan int // hostile hosts whose command was accepted (see Running)
 
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{}
@@ -104,6 +105,7 @@ func StartFaults(n, port int, delay time.Duration, faults map[int]Fault) (*Fleet
 	refuse.AddHostKey(signer)
 	f := newFleet()
 	f.cfg, f.refuse, f.delay, f.Faults = cfg, refuse, delay, map[int]Fault{}
+	f.running = make(chan int, len(faults))
 	for i, ft := range faults {
 		f.Faults[i] = ft
 	}
@@ -263,13 +265,19 @@ func (f *Fleet) handle(i int, c net.Conn) {
 		if err != nil {
 			return
 		}
-		f.goFleet(func() { f.session(fault, c, ch, creqs) })
+		f.goFleet(func() { f.session(i, fault, c, ch, creqs) })
 	}
 }
 
+// Running gives the index of each hostile host once its command has been
+// accepted (it is running its fault), so that a test can act while the
+// client is known to wait on it instead of guessing how long that takes.
+// Not read, it drops what does not fit (one per hostile host fits).
+func (f *Fleet) Running() <-chan int { return f.running }
+
 // session serves a session channel until its command is done (or, on a
 // hostile host, as its fault says).
-func (f *Fleet) session(fault Fault, c net.Conn, ch ssh.Channel, creqs <-chan *ssh.Request) {
+func (f *Fleet) session(i int, fault Fault, c net.Conn, ch ssh.Channel, creqs <-chan *ssh.Request) {
 	defer ch.Close()
 	for r := range creqs {
 		switch r.Type {
@@ -279,6 +287,10 @@ func (f *Fleet) session(fault Fault, c net.Conn, ch ssh.Channel, creqs <-chan *s
 			}
 			_ = r.Reply(true, nil)
 			if fault != "" {
+				select {
+				case f.running <- i:
+				default:
+				}
 				f.hostileRun(fault, c, ch, creqs)
 				return
 			}
