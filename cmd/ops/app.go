@@ -104,6 +104,7 @@ func newApp(d *deps) *cli.App {
 		Commands: []*cli.Command{
 			versionCommand(d),
 			configCommand(d),
+			initCommand(d),
 			buildCommand(d),
 			pushCommand(d),
 			pullCommand(d),

@@ -466,3 +466,19 @@ func Mask(s string) string {
 	}
 	return s[:4] + "****"
 }
+
+// UserFile is the per-user configuration file:
+// $XDG_CONFIG_HOME/ops/config.yaml, or ~/.config/ops/config.yaml when
+// XDG_CONFIG_HOME is unset or not absolute (as the XDG base directory
+// specification says); "" when neither it nor HOME is set.
+func UserFile(getenv func(string) string) string {
+	dir := getenv("XDG_CONFIG_HOME")
+	if !filepath.IsAbs(dir) {
+		home := getenv("HOME")
+		if home == "" {
+			return ""
+		}
+		dir = filepath.Join(home, ".config")
+	}
+	return filepath.Join(dir, "ops", "config.yaml")
+}
