@@ -64,7 +64,7 @@ func run(ctx context.Context, args []string, s streams) int {
 
 func newApp(d *deps) *cli.App {
 	flags := []cli.Flag{
-		&cli.StringFlag{Name: "config", Usage: "configuration `FILE` (default: ops.yaml found upwards from here, or $OPS_CONFIG)"},
+		&cli.StringFlag{Name: "config", Usage: "configuration `FILE` (default: ops.yaml found upwards from here over $XDG_CONFIG_HOME/ops/config.yaml, or the one file $OPS_CONFIG names)"},
 		&cli.BoolFlag{Name: "version", Usage: "print the version of ops"},
 	}
 	for _, f := range configFlags {
@@ -152,7 +152,7 @@ func setUsageErrors(cmds []*cli.Command, onUsage cli.OnUsageErrorFunc) {
 	}
 }
 
-// loadConfig resolves flag > env > ops.yaml > default.
+// loadConfig resolves flag > env > ops.yaml > the per-user file > default.
 func (d *deps) loadConfig(c *cli.Context) error {
 	wd, _ := os.Getwd()
 	o := opsconfig.Options{Path: c.String("config"), Dir: wd, Getenv: d.getenv, Flags: map[string]string{}, FlagOf: map[string]string{}}
