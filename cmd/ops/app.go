@@ -35,8 +35,9 @@ type deps struct {
 	// secret masks a value (a password ops asked for) in the run being
 	// recorded; a no-op when none is.
 	secret func(string)
-	self   string   // this executable
-	argv   []string // as typed, for the run log
+	doctor doctorClients // ops doctor's clients; zero: the real ones
+	self   string        // this executable
+	argv   []string      // as typed, for the run log
 }
 
 // configFlags are global flags that override one configuration key each.
@@ -110,6 +111,7 @@ func newApp(d *deps) *cli.App {
 			pullCommand(d),
 			deployCommand(d),
 			checkCommand(d),
+			doctorCommand(d),
 			remoteCommand(d),
 			remoteContainerCommand(d),
 			localContainerCommand(d),
