@@ -88,7 +88,9 @@ func TestDoctorFailures(t *testing.T) {
 			c.lsRemote = nil // the real git ls-remote
 		}, "log", "log remote file:///nonexistent/runlog.git unreachable"},
 		{"engine down", doctorYAML, fineEnv, func(c *doctorClients) {
-			c.engine = func(context.Context) (string, error) { return "", errors.New("the local Docker engine does not answer") }
+			c.engine = func(context.Context) (string, error) {
+				return "", errors.New("the local Docker engine does not answer")
+			}
 		}, "engine", "start Docker"},
 		{"no registry credentials", doctorYAML, fineEnv, func(c *doctorClients) {
 			c.registryAuth = func(context.Context, string) (registry.Auth, error) { return registry.Auth{Source: "none"}, nil }
