@@ -92,7 +92,7 @@ var Keys = []Key{
 	{Name: "log.secret_patterns", Kind: List, Help: "regular expressions masked in run logs, in addition to the built-in ones (AWS keys, password=/token=/… values); groups named \"secret\" mark the part masked"},
 	{Name: "log.replace_secret_patterns", Kind: Bool, Default: "false", Help: "log.secret_patterns replaces the built-in patterns instead of adding to them (ops warns on every logged run)"},
 	{Name: "container.env", Kind: List, Help: "environment variable names passed into the container (values never on a command line)"},
-	{Name: "container.mounts", Kind: List, Help: "read-only mounts HOSTPATH:CONTAINERPATH on the operation server"},
+	{Name: "container.mounts", Kind: List, Help: "read-only mounts HOSTPATH:CONTAINERPATH on the operation server, each source required to exist; not set: the server's /etc/mackerel-agent/mackerel-agent.conf when it has one; [] mounts nothing"},
 }
 
 // Lookup finds a key of the schema.
