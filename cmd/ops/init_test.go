@@ -155,3 +155,21 @@ func TestAskMissingAtATerminal(t *testing.T) {
 		t.Error("no answer must be an error")
 	}
 }
+
+// ops config names every file read, ops.yaml over the per-user file.
+func TestConfigListsProjectOverUserFile(t *testing.T) {
+	xdg := t.TempDir()
+	t.Setenv("XDG_CONFIG_HOME", xdg)
+	if code, _, errs := runArgs(context.Background(), t, "init", "--user", "--server", "u", "--registry", "r.example/x"); code != 0 {
+		t.Fatal(errs)
+	}
+	if code, _, errs := runArgsHere(t, "init", "--server", "p", "--registry", "r.example/x"); code != 0 {
+		t.Fatal(errs)
+	}
+	wd, _ := os.Getwd()
+	code, out, errs := runArgsHere(t, "config")
+	want := "# config file: " + filepath.Join(wd, "ops.yaml") + "\n# config file: " + filepath.Join(xdg, "ops", "config.yaml") + "\n"
+	if code != 0 || !strings.HasPrefix(out, want) || !regexp.MustCompile(`(?m)^server\.host\s+p\s`).MatchString(out) {
+		t.Errorf("exit %d stderr %q stdout:\n%s", code, errs, out)
+	}
+}
