@@ -50,6 +50,13 @@ func initCommand(d *deps) *cli.Command {
 				server: c.String("server"), registry: c.String("registry"), auth: c.String("registry-auth"),
 				mackerelConf: c.String("mackerel-conf"), logRemote: c.String("log-remote"), user: c.Bool("user"),
 			}
+			// ops --server DEST init: the global flag, when init's is not given.
+			if v := d.cfg.Get("server.host"); o.server == "" && v.Source == "flag --server" {
+				o.server = v.Raw
+			}
+			if v := d.cfg.Get("image.name"); o.registry == "" && v.Source == "flag --image" {
+				o.registry = v.Raw
+			}
 			if c.Bool("ecr") {
 				if o.auth != "" && o.auth != "ecr" {
 					return usagef("init: --ecr and --registry-auth %s exclude each other", o.auth)

@@ -125,6 +125,16 @@ func TestInitRefusals(t *testing.T) {
 	}
 }
 
+func TestInitTakesTheGlobalFlags(t *testing.T) {
+	code, _, errs := runArgs(context.Background(), t, "--server", "g", "--image", "r.example/g", "init")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if cfg := loadFile(t, "ops.yaml"); cfg.String("server.host") != "g" || cfg.String("image.name") != "r.example/g" {
+		t.Errorf("server.host %q image.name %q", cfg.String("server.host"), cfg.String("image.name"))
+	}
+}
+
 func TestInitUserFile(t *testing.T) {
 	xdg := t.TempDir()
 	t.Setenv("XDG_CONFIG_HOME", xdg)
