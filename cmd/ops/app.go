@@ -35,8 +35,9 @@ type deps struct {
 	// secret masks a value (a password ops asked for) in the run being
 	// recorded; a no-op when none is.
 	secret func(string)
-	self   string   // this executable
-	argv   []string // as typed, for the run log
+	doctor doctorClients // ops doctor's clients; zero: the real ones
+	self   string        // this executable
+	argv   []string      // as typed, for the run log
 }
 
 // configFlags are global flags that override one configuration key each.
@@ -64,7 +65,7 @@ func run(ctx context.Context, args []string, s streams) int {
 
 func newApp(d *deps) *cli.App {
 	flags := []cli.Flag{
-		&cli.StringFlag{Name: "config", Usage: "configuration `FILE` (default: ops.yaml found upwards from here, or $OPS_CONFIG)"},
+		&cli.StringFlag{Name: "config", Usage: "configuration `FILE` (default: ops.yaml found upwards from here over $XDG_CONFIG_HOME/ops/config.yaml, or the one file $OPS_CONFIG names)"},
 		&cli.BoolFlag{Name: "version", Usage: "print the version of ops"},
 	}
 	for _, f := range configFlags {
@@ -104,11 +105,13 @@ func newApp(d *deps) *cli.App {
 		Commands: []*cli.Command{
 			versionCommand(d),
 			configCommand(d),
+			initCommand(d),
 			buildCommand(d),
 			pushCommand(d),
 			pullCommand(d),
 			deployCommand(d),
 			checkCommand(d),
+			doctorCommand(d),
 			remoteCommand(d),
 			remoteContainerCommand(d),
 			localContainerCommand(d),
@@ -151,7 +154,7 @@ func setUsageErrors(cmds []*cli.Command, onUsage cli.OnUsageErrorFunc) {
 	}
 }
 
-// loadConfig resolves flag > env > ops.yaml > default.
+// loadConfig resolves flag > env > ops.yaml > the per-user file > default.
 func (d *deps) loadConfig(c *cli.Context) error {
 	wd, _ := os.Getwd()
 	o := opsconfig.Options{Path: c.String("config"), Dir: wd, Getenv: d.getenv, Flags: map[string]string{}, FlagOf: map[string]string{}}

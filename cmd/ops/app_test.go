@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -13,6 +14,9 @@ func runArgs(ctx context.Context, t *testing.T, args ...string) (int, string, st
 	t.Helper()
 	var out, errb bytes.Buffer
 	t.Setenv("OPS_CONFIG", "")
+	if !strings.HasPrefix(os.Getenv("XDG_CONFIG_HOME"), os.TempDir()) {
+		t.Setenv("XDG_CONFIG_HOME", t.TempDir()) // not the tester's own file
+	}
 	t.Chdir(t.TempDir())
 	code := run(ctx, append([]string{"ops"}, args...), streams{in: strings.NewReader(""), out: &out, err: &errb})
 	return code, out.String(), errb.String()

@@ -21,7 +21,7 @@ func configCommand(d *deps) *cli.Command {
 		Usage: "print every effective setting and where it came from",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "help-keys", Usage: "also describe each key"},
-			&cli.BoolFlag{Name: "json", Usage: "one JSON object on stdout: {file, keys: [{key, value, items, source, env, help}], ansible_cfg: {path, settings: [{section, key, value, origin, env}]}}; secrets masked"},
+			&cli.BoolFlag{Name: "json", Usage: "one JSON object on stdout: {file, files, keys: [{key, value, items, source, env, help}], ansible_cfg: {path, settings: [{section, key, value, origin, env}]}}; secrets masked"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
@@ -49,6 +49,7 @@ var credentialEnv = []struct {
 // configJSON is ops config --json's schema.
 type configJSON struct {
 	File       string      `json:"file"`
+	Files      []string    `json:"files"`
 	Keys       []configKey `json:"keys"`
 	AnsibleCfg struct {
 		Path     string           `json:"path"`
@@ -76,6 +77,7 @@ type ansibleSetting struct {
 func printConfigJSON(d *deps) error {
 	var out configJSON
 	out.File = d.cfg.File
+	out.Files = append([]string{}, d.cfg.Files...)
 	for _, v := range d.cfg.All() {
 		val, items := v.String(), v.Items
 		if v.Key.Secret {
@@ -104,11 +106,13 @@ func runConfig(d *deps, o configOptions) error {
 	if o.asJSON {
 		return printConfigJSON(d)
 	}
-	file := d.cfg.File
-	if file == "" {
-		file = "(none found; defaults and environment only)"
+	if len(d.cfg.Files) == 0 {
+		fmt.Fprintln(d.out, "# config file: (none found; defaults and environment only)")
 	}
-	fmt.Fprintf(d.out, "# config file: %s\n", file)
+	// Highest precedence first.
+	for _, f := range d.cfg.Files {
+		fmt.Fprintf(d.out, "# config file: %s\n", f)
+	}
 	w := tabwriter.NewWriter(d.out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "KEY\tVALUE\tSOURCE\tENV")
 	for _, v := range d.cfg.All() {

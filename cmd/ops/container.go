@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/ops-team/ops/helper/docker"
+	"github.com/ops-team/ops/helper/mackerel"
 	"github.com/ops-team/ops/helper/runlog"
 	"github.com/ops-team/ops/helper/sshx"
 )
@@ -101,16 +103,47 @@ func (d *deps) containerEnv(o containerOptions, withAgent bool) []string {
 	return env
 }
 
-func (d *deps) containerMounts() ([]string, error) {
-	var binds []string
-	for _, m := range d.cfg.List("container.mounts") {
+// containerMounts are container.mounts, read-only, each source required
+// to exist on the operation server (the engine never creates one). When
+// the key is not configured at all (its default), the server's
+// mackerel-agent.conf is mounted where mackerel-inventory reads it, if
+// exists (asked on the server) says it is there; an explicit empty list
+// mounts nothing.
+func (d *deps) containerMounts(exists func(path string) (bool, error)) ([]docker.ReadOnlyMount, error) {
+	v := d.cfg.Get("container.mounts")
+	if v.Source == "default" && len(v.Items) == 0 {
+		if exists == nil {
+			return nil, nil
+		}
+		ok, err := exists(mackerel.DefaultAgentConf)
+		if err != nil {
+			return nil, fmt.Errorf("look for %s on the operation server: %w", mackerel.DefaultAgentConf, err)
+		}
+		if !ok {
+			return nil, nil
+		}
+		return []docker.ReadOnlyMount{{Source: mackerel.DefaultAgentConf, Target: mackerel.DefaultAgentConf}}, nil
+	}
+	var mounts []docker.ReadOnlyMount
+	for _, m := range v.Items {
 		src, dst, ok := strings.Cut(m, ":")
 		if !ok || !filepath.IsAbs(src) || !filepath.IsAbs(dst) {
 			return nil, usagef("container.mounts: %q is not HOSTPATH:CONTAINERPATH", m)
 		}
-		binds = append(binds, src+":"+dst+":ro")
+		mounts = append(mounts, docker.ReadOnlyMount{Source: src, Target: dst})
 	}
-	return binds, nil
+	return mounts, nil
+}
+
+// serverFileExists asks the operation server whether path is a file.
+func serverFileExists(ctx context.Context, c *sshx.Client) func(string) (bool, error) {
+	return func(path string) (bool, error) {
+		code, err := c.Run(ctx, sshx.RunOptions{Cmd: "test -f " + sshx.Quote(path), Stdout: io.Discard, Stderr: io.Discard})
+		if err != nil {
+			return false, err
+		}
+		return code == 0, nil
+	}
 }
 
 // attachedStreams joins the container to this terminal (raw mode, resizes)
@@ -174,15 +207,19 @@ func runRemoteContainer(ctx context.Context, d *deps, o containerOptions) error 
 	if err != nil {
 		return err
 	}
-	binds, err := d.containerMounts()
-	if err != nil {
-		return err
+	if _, err := d.containerMounts(nil); err != nil {
+		return err // a mistake in container.mounts, before connecting
 	}
 	client, remote, closeServer, err := d.connectServer(ctx, o.ssh)
 	if err != nil {
 		return err
 	}
 	defer closeServer()
+	mounts, err := d.containerMounts(serverFileExists(ctx, client))
+	if err != nil {
+		return err
+	}
+	var binds []string
 	if err := d.requireImage(ctx, remote, ref, "the operation server", "ops deploy"); err != nil {
 		return err
 	}
@@ -220,7 +257,7 @@ func runRemoteContainer(ctx context.Context, d *deps, o containerOptions) error 
 	}()
 	spec := docker.Spec{
 		Name: containerName(localUser()), Image: ref, Cmd: supervised(o.cmd),
-		Env: d.containerEnv(o, fwd != nil), Binds: binds, HostNetwork: true, WorkingDir: containerWorkDir,
+		Env: d.containerEnv(o, fwd != nil), Binds: binds, ReadOnly: mounts, HostNetwork: true, WorkingDir: containerWorkDir,
 		Labels:    map[string]string{"io.ops.operator": localUser(), "io.ops.command": strings.Join(o.cmd, " ")},
 		Heartbeat: tag + ".heartbeat.sock",
 	}

@@ -25,8 +25,10 @@ func (d *deps) logRepo(ctx context.Context) *runlog.Repo {
 	return &runlog.Repo{
 		Dir: d.cfg.Path("log.dir"), Remote: d.cfg.String("log.remote"), Branch: runlog.BranchName(branch),
 		GitSSH: sshx.Quote(d.self) + " ssh-git",
-		// ssh-git reads the same configuration as this run.
-		Env: []string{"OPS_CONFIG=" + d.cfg.File},
+		// ssh-git reads the same configuration as this run: the file
+		// of highest precedence, and the SSH keys as resolved here (a
+		// per-user file under that one is not read by ssh-git).
+		Env: []string{"OPS_CONFIG=" + d.cfg.File, "OPS_SSH_CONFIG=" + d.cfg.String("ssh.config"), "OPS_SSH_KNOWN_HOSTS=" + d.cfg.String("ssh.known_hosts")},
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/mount"
 	"github.com/docker/docker/api/types/system"
 	"github.com/docker/docker/client"
 	"github.com/docker/docker/pkg/stdcopy"
@@ -23,11 +24,15 @@ import (
 
 // Spec describes a container to run.
 type Spec struct {
-	Name        string
-	Image       string
-	Cmd         []string
-	Env         []string
-	Binds       []string
+	Name  string
+	Image string
+	Cmd   []string
+	Env   []string
+	Binds []string
+	// ReadOnly are read-only bind mounts whose sources must exist: the
+	// engine refuses the container rather than create a missing source
+	// (as it does for a bind in Binds).
+	ReadOnly    []ReadOnlyMount
 	Labels      map[string]string
 	HostNetwork bool
 	User        string
@@ -36,6 +41,10 @@ type Spec struct {
 	// ops that creates the container lives (labelled for the sweep).
 	Heartbeat string
 }
+
+// ReadOnlyMount is a file or directory of the engine's host, read-only in
+// the container.
+type ReadOnlyMount struct{ Source, Target string }
 
 // Labels on every container ops creates: they let a later run find and
 // remove one whose ops was killed before it started (SweepNeverStarted).
@@ -59,6 +68,9 @@ func (s Spec) configs() (*container.Config, *container.HostConfig) {
 	}
 	cfg := &container.Config{Image: s.Image, Cmd: s.Cmd, Env: s.Env, Labels: labels, User: s.User, WorkingDir: s.WorkingDir}
 	hc := &container.HostConfig{Binds: s.Binds, AutoRemove: false}
+	for _, m := range s.ReadOnly {
+		hc.Mounts = append(hc.Mounts, mount.Mount{Type: mount.TypeBind, Source: m.Source, Target: m.Target, ReadOnly: true})
+	}
 	if s.HostNetwork {
 		hc.NetworkMode = "host"
 	}

@@ -92,3 +92,16 @@ func TestSpecLabelsEveryContainer(t *testing.T) {
 		t.Error("two containers share a run label")
 	}
 }
+
+// Read-only mounts are mounts of type bind, never Binds: the engine refuses
+// a missing source instead of creating it.
+func TestReadOnlyMountsNeverCreateTheirSource(t *testing.T) {
+	_, hc := Spec{Binds: []string{"/a:/a"}, ReadOnly: []ReadOnlyMount{{Source: "/etc/m.conf", Target: "/etc/m.conf"}}}.configs()
+	if len(hc.Binds) != 1 || len(hc.Mounts) != 1 {
+		t.Fatalf("binds %v mounts %v", hc.Binds, hc.Mounts)
+	}
+	m := hc.Mounts[0]
+	if m.Type != "bind" || m.Source != "/etc/m.conf" || m.Target != "/etc/m.conf" || !m.ReadOnly || m.BindOptions != nil && m.BindOptions.CreateMountpoint {
+		t.Errorf("%+v", m)
+	}
+}

@@ -271,3 +271,15 @@ func (r *Repo) Push(ctx context.Context) (int, error) {
 	}
 	return 0, last
 }
+
+// Reachable asks the remote for its branches (git ls-remote --heads) as a
+// push reaches it, without the local clone; its error is git's last line.
+func (r *Repo) Reachable(ctx context.Context) error {
+	if r.Remote == "" {
+		return errors.New("no remote")
+	}
+	c := *r
+	c.Dir = os.TempDir()
+	_, err := c.git(ctx, nil, "ls-remote", "--heads", r.Remote)
+	return err
+}

@@ -1,6 +1,8 @@
 package atomicfile
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -22,6 +24,25 @@ func TestWrite(t *testing.T) {
 	}
 	ents, _ := os.ReadDir(dir)
 	if len(ents) != 1 {
+		t.Errorf("temporary files left: %v", ents)
+	}
+}
+
+func TestWriteNewLeavesAnExistingFile(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "sub")
+	if err := WriteNew(dir, "f", []byte("one")); err != nil {
+		t.Fatal(err)
+	}
+	err := WriteNew(dir, "f", []byte("two"))
+	if !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("second write: %v, want ErrExist", err)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "f"))
+	fi, _ := os.Stat(filepath.Join(dir, "f"))
+	if string(b) != "one" || fi.Mode().Perm() != 0o600 {
+		t.Errorf("%q %v", b, fi.Mode())
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
 		t.Errorf("temporary files left: %v", ents)
 	}
 }

@@ -1,5 +1,5 @@
 // Package opsconfig resolves ops's settings: flag > environment > ops.yaml >
-// default, remembering where each value came from. Every key's environment
+// the per-user file > default, remembering where each value came from. Every key's environment
 // variable is OPS_ + the key path in upper snake case (log.dir → OPS_LOG_DIR).
 package opsconfig
 
@@ -92,7 +92,7 @@ var Keys = []Key{
 	{Name: "log.secret_patterns", Kind: List, Help: "regular expressions masked in run logs, in addition to the built-in ones (AWS keys, password=/token=/… values); groups named \"secret\" mark the part masked"},
 	{Name: "log.replace_secret_patterns", Kind: Bool, Default: "false", Help: "log.secret_patterns replaces the built-in patterns instead of adding to them (ops warns on every logged run)"},
 	{Name: "container.env", Kind: List, Help: "environment variable names passed into the container (values never on a command line)"},
-	{Name: "container.mounts", Kind: List, Help: "read-only mounts HOSTPATH:CONTAINERPATH on the operation server"},
+	{Name: "container.mounts", Kind: List, Help: "read-only mounts HOSTPATH:CONTAINERPATH on the operation server, each source required to exist; not set: the server's /etc/mackerel-agent/mackerel-agent.conf when it has one; [] mounts nothing"},
 }
 
 // Lookup finds a key of the schema.
@@ -122,17 +122,28 @@ func (v Value) String() string {
 
 // Config is the resolved configuration.
 type Config struct {
-	File   string // ops.yaml used, if any
+	File   string   // the file of highest precedence read, if any
+	Files  []string // every file read, highest precedence first
 	values map[string]*Value
+}
+
+func (c *Config) read(path string, b []byte) error {
+	c.File = path
+	c.Files = append([]string{path}, c.Files...)
+	return c.parse(path, b)
 }
 
 // Options say where to look.
 type Options struct {
-	Path   string // --config; if empty OPS_CONFIG, then a walk up from Dir
-	Dir    string // working directory
-	Getenv func(string) string
-	Flags  map[string]string // key → value given by flag
-	FlagOf map[string]string // key → flag name, for Source
+	// Path is --config; if empty OPS_CONFIG. Either names the one file
+	// read; else ops.yaml found walking up from Dir is read over the
+	// per-user file (UserFile; if empty opsconfig.UserFile(Getenv)).
+	Path     string
+	Dir      string // working directory
+	UserFile string
+	Getenv   func(string) string
+	Flags    map[string]string // key → value given by flag
+	FlagOf   map[string]string // key → flag name, for Source
 }
 
 // BadValue is a mistake in what the user wrote: a key, a value, a file's syntax.
@@ -158,19 +169,15 @@ func Load(o Options) (*Config, error) {
 		}
 		c.values[k.Name] = v
 	}
-	path, explicit := o.Path, o.Path != ""
+	path := o.Path
 	if path == "" {
-		if path = o.Getenv("OPS_CONFIG"); path != "" {
-			explicit = true
-		}
-	}
-	if path == "" {
-		path = findUp(o.Dir)
+		path = o.Getenv("OPS_CONFIG")
 	}
 	if path != "" {
+		// One file named: neither ops.yaml nor the per-user file.
 		b, err := readTrusted(path)
 		if err != nil {
-			if explicit && errors.Is(err, os.ErrNotExist) {
+			if errors.Is(err, os.ErrNotExist) {
 				// A file the user named that is not there is a mistake
 				// in what they typed (exit 2), not a failure of ops.
 				return nil, bad("config: %v", err)
@@ -179,12 +186,33 @@ func Load(o Options) (*Config, error) {
 			if errors.As(err, &bv) {
 				return nil, err
 			}
-			if explicit || !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		if err := c.read(path, b); err != nil {
+			return nil, err
+		}
+	} else {
+		user := o.UserFile
+		if user == "" {
+			user = UserFile(o.Getenv)
+		}
+		// The per-user file first: ops.yaml's keys override it.
+		for _, p := range []string{user, findUp(o.Dir)} {
+			if p == "" {
+				continue
+			}
+			b, err := readTrusted(p)
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				var bv *BadValue
+				if errors.As(err, &bv) {
+					return nil, err
+				}
 				return nil, fmt.Errorf("config: %w", err)
 			}
-		} else {
-			c.File = path
-			if err := c.parse(path, b); err != nil {
+			if err := c.read(p, b); err != nil {
 				return nil, err
 			}
 		}
@@ -465,4 +493,20 @@ func Mask(s string) string {
 		return "****"
 	}
 	return s[:4] + "****"
+}
+
+// UserFile is the per-user configuration file:
+// $XDG_CONFIG_HOME/ops/config.yaml, or ~/.config/ops/config.yaml when
+// XDG_CONFIG_HOME is unset or not absolute (as the XDG base directory
+// specification says); "" when neither it nor HOME is set.
+func UserFile(getenv func(string) string) string {
+	dir := getenv("XDG_CONFIG_HOME")
+	if !filepath.IsAbs(dir) {
+		home := getenv("HOME")
+		if home == "" {
+			return ""
+		}
+		dir = filepath.Join(home, ".config")
+	}
+	return filepath.Join(dir, "ops", "config.yaml")
 }

@@ -130,3 +130,100 @@ func TestMask(t *testing.T) {
 		}
 	}
 }
+
+func TestUserFile(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"XDG_CONFIG_HOME", map[string]string{"XDG_CONFIG_HOME": "/x", "HOME": "/h"}, "/x/ops/config.yaml"},
+		{"HOME", map[string]string{"HOME": "/h"}, "/h/.config/ops/config.yaml"},
+		{"a relative XDG_CONFIG_HOME is ignored", map[string]string{"XDG_CONFIG_HOME": "rel", "HOME": "/h"}, "/h/.config/ops/config.yaml"},
+		{"neither", nil, ""},
+	} {
+		if got := UserFile(env(tc.env)); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestUserFilePrecedence(t *testing.T) {
+	xdg := t.TempDir()
+	os.MkdirAll(filepath.Join(xdg, "ops"), 0o700)
+	user := filepath.Join(xdg, "ops", "config.yaml")
+	if err := os.WriteFile(user, []byte("server:\n  host: from-user\nimage:\n  tag: from-user\n  name: from-user\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	proj := t.TempDir()
+	project := write(t, proj, "image:\n  tag: from-project\n")
+	other := write(t, t.TempDir(), "image:\n  name: from-named\n")
+	xdgEnv := map[string]string{"XDG_CONFIG_HOME": xdg}
+	home := t.TempDir()
+	homeFile := filepath.Join(home, ".config", "ops", "config.yaml")
+	os.MkdirAll(filepath.Dir(homeFile), 0o700)
+	os.WriteFile(homeFile, []byte("image:\n  tag: from-home\n"), 0o600)
+	with := func(kv ...string) map[string]string {
+		m := map[string]string{"XDG_CONFIG_HOME": xdg}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	tests := []struct {
+		name   string
+		opts   Options
+		env    map[string]string
+		key    string
+		want   string
+		source string
+		files  []string
+	}{
+		{"user file alone", Options{Dir: t.TempDir()}, xdgEnv, "image.tag", "from-user", user + ":4", []string{user}},
+		{"user file under HOME", Options{Dir: t.TempDir()}, map[string]string{"HOME": home}, "image.tag", "from-home", homeFile + ":2", []string{homeFile}},
+		{"project beats user", Options{Dir: proj}, xdgEnv, "image.tag", "from-project", project + ":2", []string{project, user}},
+		{"user fills what project leaves", Options{Dir: proj}, xdgEnv, "server.host", "from-user", user + ":2", []string{project, user}},
+		{"env beats both", Options{Dir: proj}, with("OPS_IMAGE_TAG", "e"), "image.tag", "e", "env OPS_IMAGE_TAG", []string{project, user}},
+		{"flag beats env", Options{Dir: proj, Flags: map[string]string{"image.tag": "f"}, FlagOf: map[string]string{"image.tag": "tag"}}, with("OPS_IMAGE_TAG", "e"), "image.tag", "f", "flag --tag", []string{project, user}},
+		{"--config bypasses both", Options{Dir: proj, Path: other}, xdgEnv, "server.host", "", "default", []string{other}},
+		{"OPS_CONFIG bypasses both", Options{Dir: proj}, with("OPS_CONFIG", other), "image.tag", "latest", "default", []string{other}},
+		{"OPS_CONFIG's file is read", Options{Dir: proj}, with("OPS_CONFIG", other), "image.name", "from-named", other + ":2", []string{other}},
+		{"Options.UserFile names it", Options{Dir: t.TempDir(), UserFile: user}, nil, "image.name", "from-user", user + ":5", []string{user}},
+		{"no files", Options{Dir: t.TempDir()}, with("XDG_CONFIG_HOME", t.TempDir()), "image.tag", "latest", "default", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.opts.Getenv = env(tc.env)
+			c, err := Load(tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := c.Get(tc.key)
+			if v.String() != tc.want || v.Source != tc.source {
+				t.Errorf("%s = %q from %q, want %q from %q", tc.key, v.String(), v.Source, tc.want, tc.source)
+			}
+			if !slices.Equal(c.Files, tc.files) {
+				t.Errorf("files %q, want %q", c.Files, tc.files)
+			}
+			if want := ""; len(tc.files) > 0 && c.File != tc.files[0] || len(tc.files) == 0 && c.File != want {
+				t.Errorf("File %q, want the first of %q", c.File, tc.files)
+			}
+		})
+	}
+}
+
+func TestBadUserFile(t *testing.T) {
+	xdg := t.TempDir()
+	os.MkdirAll(filepath.Join(xdg, "ops"), 0o700)
+	user := filepath.Join(xdg, "ops", "config.yaml")
+	os.WriteFile(user, []byte("server:\n  hots: x\n"), 0o600)
+	_, err := Load(Options{Dir: t.TempDir(), Getenv: env(map[string]string{"XDG_CONFIG_HOME": xdg})})
+	var bv *BadValue
+	if !errors.As(err, &bv) || !strings.HasPrefix(err.Error(), user+":2:") {
+		t.Errorf("err %v, want a BadValue naming %s:2", err, user)
+	}
+	os.Chmod(user, 0o666)
+	if _, err := Load(Options{Dir: t.TempDir(), Getenv: env(map[string]string{"XDG_CONFIG_HOME": xdg})}); !errors.As(err, &bv) || !strings.Contains(err.Error(), "not trusted") {
+		t.Errorf("a user file others can write: %v", err)
+	}
+}
