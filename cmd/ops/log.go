@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"text/tabwriter"
 	"time"
 
@@ -94,19 +97,36 @@ Examples:
 			},
 			{
 				Name:  "push",
-				Usage: "push the runs queued by failed pushes",
+				Usage: "push the queued runs now, waiting for a push under way",
 				Action: func(c *cli.Context) error {
 					repo := d.logRepo(c.Context)
 					if repo.Remote == "" {
 						return usagef("no log.remote to push to")
 					}
-					n, err := repo.Push(c.Context)
+					lctx, cancel := context.WithTimeout(c.Context, 2*pushBound)
+					defer cancel()
+					if _, err := os.Stat(filepath.Join(repo.Dir, ".git")); err != nil {
+						fmt.Fprintf(d.err, "ops: pushed 0 run(s) to %s\n", repo.Remote) // nothing recorded yet
+						return nil
+					}
+					lock, err := waitPushLock(lctx, repo)
+					if err != nil {
+						return err
+					}
+					defer unlockPush(lock)
+					n, err := pushAndMark(c.Context, repo, pushBound)
 					if err != nil {
 						return err
 					}
 					fmt.Fprintf(d.err, "ops: pushed %d run(s) to %s\n", n, repo.Remote)
 					return nil
 				},
+			},
+			{
+				Name:   "__push",
+				Hidden: true,
+				Usage:  "the background push a run starts (holds the lock on fd 3)",
+				Action: func(c *cli.Context) error { return d.backgroundPush(c.Context) },
 			},
 		},
 	}
