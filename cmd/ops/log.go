@@ -21,7 +21,7 @@ func logCommand(d *deps) *cli.Command {
 		Subcommands: []*cli.Command{
 			{
 				Name:  "list",
-				Usage: "the newest runs first: ID, time, user, exit, hosts, command",
+				Usage: "the newest runs first: ID, time, user, exit, hosts, command (QUEUED: not pushed yet)",
 				UsageText: `ops log list [-n N] [--host H] [--user U] [--failed] [--since 2026-11-01|24h] [--project P|--all-projects] [--json]
 
 Examples:
@@ -35,7 +35,7 @@ Examples:
 					&cli.StringFlag{Name: "since", Usage: "only runs since `WHEN`: a date (2026-11-01), a time (RFC 3339) or a duration back (24h)"},
 					&cli.StringFlag{Name: "project", Usage: "the `PROJECT`'s branch (default log.project, or this checkout's name)"},
 					&cli.BoolFlag{Name: "all-projects", Usage: "every project's runs"},
-					&cli.BoolFlag{Name: "json", Usage: "a JSON array of {id, time, user, exit, hosts, command} on stdout"},
+					&cli.BoolFlag{Name: "json", Usage: "a JSON array of {id, time, user, exit, hosts, command, queued} on stdout"},
 				},
 				Action: func(c *cli.Context) error {
 					if c.NArg() > 0 {
@@ -74,7 +74,11 @@ Examples:
 					w := tabwriter.NewWriter(d.out, 0, 4, 2, ' ', 0)
 					fmt.Fprintln(w, "ID\tTIME\tUSER\tEXIT\tHOSTS\tCOMMAND")
 					for _, s := range list {
-						fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\n", s.ID, s.Time, s.User, s.Exit, s.Hosts, s.Command)
+						cmd := s.Command
+						if s.Queued {
+							cmd = "QUEUED " + cmd // not on the remote yet
+						}
+						fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\n", s.ID, s.Time, s.User, s.Exit, s.Hosts, cmd)
 					}
 					return w.Flush()
 				},

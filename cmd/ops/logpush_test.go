@@ -164,6 +164,10 @@ func TestQueuedRunsArePushedInOrderOnce(t *testing.T) {
 	t.Setenv("OPS_LOG_DIR", logDir)
 	t.Setenv("OPS_LOG_REMOTE", bare)
 	t.Setenv("OPS_LOG_PROJECT", "p")
+	code, list, _ := runArgs(context.Background(), t, "log", "list", "-n", "20")
+	if code != 0 || strings.Count(list, " QUEUED ops remote echo run") != 10 {
+		t.Errorf("log list before the push: exit %d\n%s", code, list)
+	}
 	code, _, stderr := runArgs(context.Background(), t, "log", "push")
 	if code != 0 || stderr != "ops: pushed 10 run(s) to "+bare+"\n" {
 		t.Fatalf("log push: exit %d, stderr %q", code, stderr)
@@ -171,6 +175,9 @@ func TestQueuedRunsArePushedInOrderOnce(t *testing.T) {
 	code, _, stderr = runArgs(context.Background(), t, "log", "push")
 	if code != 0 || !strings.Contains(stderr, "pushed 0 run(s)") {
 		t.Errorf("second log push: exit %d, stderr %q", code, stderr)
+	}
+	if _, list, _ := runArgs(context.Background(), t, "log", "list", "-n", "20"); strings.Contains(list, "QUEUED") || strings.Count(list, "ops remote echo run") != 10 {
+		t.Errorf("log list after the push:\n%s", list)
 	}
 	subjects := strings.Fields(gitOutput(t, bare, "log", "--reverse", "--format=%s", "p"))
 	var got []string
