@@ -223,6 +223,7 @@ func TestHurriedRunIsCommittedLocallyOnly(t *testing.T) {
 	if n := gitCount(t, logDir, "p"); n != 1 {
 		t.Errorf("%d local entries, want 1", n)
 	}
+	waitPushed(t, logDir, "p") // no pusher was started; none may push it later
 	if n := gitCount(t, remote, "p"); n != 0 {
 		t.Errorf("%d entries pushed while hurried", n)
 	}
