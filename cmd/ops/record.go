@@ -85,7 +85,8 @@ func (d *deps) recorded(ctx context.Context, argv []string, fn func() error) err
 		h.Hosts = runlog.PlayRecap(transcript)
 	}
 	// The entry is committed locally whatever happened (an interrupt
-	// included); the push waits for nobody after a second interrupt.
+	// included); the push goes on in the background (logpush.go), and none
+	// is started after a second interrupt.
 	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
 	repo := d.logRepo(lctx)
