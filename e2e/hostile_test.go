@@ -251,10 +251,11 @@ func TestExecInterruptedUnderHostileHosts(t *testing.T) {
 	}
 }
 
-// A second Ctrl-C does not wait for the log push (here to a remote that
-// accepts TCP and never answers): the entry is committed locally and ops
-// exits 130 within about a second.
-func TestExecSecondInterruptSkipsThePush(t *testing.T) {
+// An interrupted run does not wait for the log push either (here to a
+// remote that accepts TCP and never answers): the entry is committed
+// locally and ops exits 130 right after the recap; the push goes on
+// detached, bounded.
+func TestExecInterruptDoesNotWaitForThePush(t *testing.T) {
 	labState(t)
 	dir, _ := startFleet(t, 50, "stall-run=5")
 	silent := silentListener(t)
@@ -272,23 +273,16 @@ func TestExecSecondInterruptSkipsThePush(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	time.Sleep(1500 * time.Millisecond) // the stalled hosts hold the run
-	cmd.Process.Signal(syscall.SIGINT)
-	time.Sleep(1500 * time.Millisecond) // the entry is committed, the push hangs
-	select {
-	case <-done:
-		t.Fatalf("ops ended after the first interrupt, before the test could hold its push\n%s", errb.String())
-	default:
-	}
-	second := time.Now()
+	signalled := time.Now()
 	cmd.Process.Signal(syscall.SIGINT)
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):
 		cmd.Process.Kill()
-		t.Fatalf("still running 5 s after the second interrupt\n%s", errb.String())
+		t.Fatalf("still running 5 s after the interrupt (waiting for the push?)\n%s", errb.String())
 	}
-	if took := time.Since(second); took > 2*time.Second {
-		t.Errorf("ended %s after the second interrupt", took)
+	if took := time.Since(signalled); took > 3*time.Second {
+		t.Errorf("ended %s after the interrupt", took)
 	}
 	if code := cmd.ProcessState.ExitCode(); code != 130 {
 		t.Errorf("exit %d, want 130\n%s", code, errb.String())

@@ -47,6 +47,71 @@ func commitCount(t *testing.T, dir, ref string) int {
 	return n
 }
 
+// remoteCount is how many commits ref has in repo, 0 when it has none.
+func remoteCount(repo, ref string) int {
+	out, err := exec.Command("git", "-c", "safe.directory=*", "-C", repo, "rev-list", "--count", ref).Output()
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(strings.TrimSpace(string(out)))
+	return n
+}
+
+// waitRemote waits, bounded, until the background push has brought ref in
+// the bare repository to want commits.
+func waitRemote(t *testing.T, bare, ref string, want int) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for remoteCount(bare, ref) < want && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// waitFile waits, bounded, until path exists.
+func waitFile(t *testing.T, path string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s never appeared", path)
+}
+
+// A run ends once its entry is committed locally: a slow remote (3 s to
+// receive) does not hold it, and the entry reaches the remote afterwards.
+func TestRunLogDoesNotWaitForThePush(t *testing.T) {
+	url, bare := bareRemote(t, "runlog-slow")
+	hook := bare + "/hooks/pre-receive"
+	if _, stderr, code := opsCmd(t, labEnv(t), "--no-log", "remote", "printf '#!/bin/sh\\nsleep 3\\n' > "+hook+" && chmod +x "+hook); code != 0 {
+		t.Fatalf("hook: %s", stderr)
+	}
+	dir := filepath.Join(t.TempDir(), "log")
+	env := labEnv(t, "OPS_LOG_DIR="+dir, "OPS_LOG_REMOTE="+url, "OPS_LOG_PROJECT=slow")
+	start := time.Now()
+	_, stderr, code := opsCmd(t, env, "remote", "true")
+	took := time.Since(start)
+	if code != 0 || stderr != "" {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	if took > 3*time.Second || remoteCount(bare, "slow") != 0 {
+		t.Errorf("the run took %s and the remote has %d commits: it waited for the push", took, remoteCount(bare, "slow"))
+	}
+	if n := commitCount(t, dir, "slow"); n != 1 {
+		t.Fatalf("%d local commits", n)
+	}
+	waitRemote(t, bare, "slow", 1)
+	if n := remoteCount(bare, "slow"); n != 1 {
+		t.Errorf("remote has %d commits after the background push, want 1", n)
+	}
+	list, _, _ := opsCmd(t, env, "log", "list")
+	if strings.Contains(list, "QUEUED") {
+		t.Errorf("pushed entry listed as queued:\n%s", list)
+	}
+}
+
 func TestRunLogRecordsAndPushesOverSSH(t *testing.T) {
 	url, bare := bareRemote(t, "runlog-basic")
 	dir := filepath.Join(t.TempDir(), "log")
@@ -58,6 +123,7 @@ func TestRunLogRecordsAndPushesOverSSH(t *testing.T) {
 	if out != "hello from "+lab.OpUser+"\n" {
 		t.Errorf("stdout %q", out)
 	}
+	waitRemote(t, bare, "refs/heads/lab-project", 1)
 	if n := commitCount(t, bare, "refs/heads/lab-project"); n != 1 {
 		t.Fatalf("remote has %d commits on lab-project", n)
 	}
@@ -100,11 +166,19 @@ func TestRunLogQueuesWhenTheRemoteIsDown(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "log")
 	down := "ssh://" + lab.OpUser + "@127.0.0.1:9/nowhere.git"
 	envDown := labEnv(t, "OPS_LOG_DIR="+dir, "OPS_LOG_REMOTE="+down, "OPS_LOG_PROJECT=q")
-	for i := 0; i < 2; i++ {
-		_, stderr, code := opsCmd(t, envDown, "remote", "true")
-		if code != 0 || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "logged locally; the push") {
-			t.Fatalf("remote down: exit %d, stderr %q", code, stderr)
-		}
+	marker := filepath.Join(dir, ".git", "ops-push-failed")
+	// The first run does not wait to hear of the failure; the next says it.
+	if _, stderr, code := opsCmd(t, envDown, "remote", "true"); code != 0 || stderr != "" {
+		t.Fatalf("remote down, first run: exit %d, stderr %q", code, stderr)
+	}
+	waitFile(t, marker)
+	_, stderr, code := opsCmd(t, envDown, "remote", "true")
+	if code != 0 || strings.Count(stderr, "\n") != 1 || !strings.Contains(stderr, "run log: 2 entries queued, last push failed: ") || !strings.Contains(stderr, "ops log push sends them") {
+		t.Fatalf("remote down, second run: exit %d, stderr %q", code, stderr)
+	}
+	list, _, _ := opsCmd(t, envDown, "log", "list")
+	if strings.Count(list, "QUEUED") != 2 {
+		t.Errorf("log list does not show 2 queued runs:\n%s", list)
 	}
 	if n := commitCount(t, dir, "q"); n != 2 {
 		t.Fatalf("%d local commits", n)
@@ -117,9 +191,13 @@ func TestRunLogQueuesWhenTheRemoteIsDown(t *testing.T) {
 		t.Errorf("second log push: %d %q", code, stderr)
 	}
 	// The next run pushes itself; nothing is duplicated.
+	if _, err := os.Stat(marker); err == nil {
+		t.Error("failure marker left after ops log push")
+	}
 	if _, stderr, code := opsCmd(t, envUp, "remote", "true"); code != 0 || stderr != "" {
 		t.Errorf("run with the remote back: %d %q", code, stderr)
 	}
+	waitRemote(t, bare, "q", 3)
 	if n := commitCount(t, bare, "q"); n != 3 {
 		t.Errorf("remote has %d commits, want 3", n)
 	}
@@ -128,6 +206,7 @@ func TestRunLogQueuesWhenTheRemoteIsDown(t *testing.T) {
 	envOther := labEnv(t, "OPS_LOG_DIR="+other, "OPS_LOG_REMOTE="+url, "OPS_LOG_PROJECT=q")
 	opsCmd(t, envOther, "remote", "echo other")
 	opsCmd(t, envUp, "remote", "echo mine")
+	waitRemote(t, bare, "q", 5)
 	if n := commitCount(t, bare, "q"); n != 5 {
 		t.Errorf("remote has %d commits after both operators, want 5", n)
 	}
@@ -211,6 +290,10 @@ func TestRunLogKeepsNoSecret(t *testing.T) {
 	// The operator's own AWS secret from the environment is masked too.
 	awsSecret := labState(t).AWSSecretKey
 	opsCmd(t, env, "remote", "echo key is "+awsSecret)
+	waitRemote(t, bare, "s", 2)
+	if n := remoteCount(bare, "s"); n != 2 {
+		t.Fatalf("remote has %d commits, want 2", n)
+	}
 	for _, repo := range []string{dir, bare} {
 		history := gitOut(t, repo, "log", "-p", "--all", "--format=%B")
 		for _, s := range []string{fakeSecret, become, "AKIAIOSFODNN7EXAMPLE", awsSecret} {

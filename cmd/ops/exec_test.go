@@ -223,11 +223,13 @@ func TestHurriedRunIsCommittedLocallyOnly(t *testing.T) {
 	if n := gitCount(t, logDir, "p"); n != 1 {
 		t.Errorf("%d local entries, want 1", n)
 	}
+	waitPushed(t, logDir, "p") // no pusher was started; none may push it later
 	if n := gitCount(t, remote, "p"); n != 0 {
 		t.Errorf("%d entries pushed while hurried", n)
 	}
-	// The next run pushes both.
+	// The next run pushes both, in the background.
 	run1(nil)
+	waitPushed(t, logDir, "p")
 	if n := gitCount(t, remote, "p"); n != 2 {
 		t.Errorf("%d entries on the remote after a normal run, want 2", n)
 	}

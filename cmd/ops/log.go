@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"text/tabwriter"
 	"time"
 
@@ -18,7 +21,7 @@ func logCommand(d *deps) *cli.Command {
 		Subcommands: []*cli.Command{
 			{
 				Name:  "list",
-				Usage: "the newest runs first: ID, time, user, exit, hosts, command",
+				Usage: "the newest runs first: ID, time, user, exit, hosts, command (QUEUED: not pushed yet)",
 				UsageText: `ops log list [-n N] [--host H] [--user U] [--failed] [--since 2026-11-01|24h] [--project P|--all-projects] [--json]
 
 Examples:
@@ -32,7 +35,7 @@ Examples:
 					&cli.StringFlag{Name: "since", Usage: "only runs since `WHEN`: a date (2026-11-01), a time (RFC 3339) or a duration back (24h)"},
 					&cli.StringFlag{Name: "project", Usage: "the `PROJECT`'s branch (default log.project, or this checkout's name)"},
 					&cli.BoolFlag{Name: "all-projects", Usage: "every project's runs"},
-					&cli.BoolFlag{Name: "json", Usage: "a JSON array of {id, time, user, exit, hosts, command} on stdout"},
+					&cli.BoolFlag{Name: "json", Usage: "a JSON array of {id, time, user, exit, hosts, command, queued} on stdout"},
 				},
 				Action: func(c *cli.Context) error {
 					if c.NArg() > 0 {
@@ -71,7 +74,11 @@ Examples:
 					w := tabwriter.NewWriter(d.out, 0, 4, 2, ' ', 0)
 					fmt.Fprintln(w, "ID\tTIME\tUSER\tEXIT\tHOSTS\tCOMMAND")
 					for _, s := range list {
-						fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\n", s.ID, s.Time, s.User, s.Exit, s.Hosts, s.Command)
+						cmd := s.Command
+						if s.Queued {
+							cmd = "QUEUED " + cmd // not on the remote yet
+						}
+						fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\n", s.ID, s.Time, s.User, s.Exit, s.Hosts, cmd)
 					}
 					return w.Flush()
 				},
@@ -94,19 +101,36 @@ Examples:
 			},
 			{
 				Name:  "push",
-				Usage: "push the runs queued by failed pushes",
+				Usage: "push the queued runs now, waiting for a push under way",
 				Action: func(c *cli.Context) error {
 					repo := d.logRepo(c.Context)
 					if repo.Remote == "" {
 						return usagef("no log.remote to push to")
 					}
-					n, err := repo.Push(c.Context)
+					lctx, cancel := context.WithTimeout(c.Context, 2*pushBound)
+					defer cancel()
+					if _, err := os.Stat(filepath.Join(repo.Dir, ".git")); err != nil {
+						fmt.Fprintf(d.err, "ops: pushed 0 run(s) to %s\n", repo.Remote) // nothing recorded yet
+						return nil
+					}
+					lock, err := waitPushLock(lctx, repo)
+					if err != nil {
+						return err
+					}
+					defer unlockPush(lock)
+					n, err := pushAndMark(c.Context, repo, pushBound)
 					if err != nil {
 						return err
 					}
 					fmt.Fprintf(d.err, "ops: pushed %d run(s) to %s\n", n, repo.Remote)
 					return nil
 				},
+			},
+			{
+				Name:   "__push",
+				Hidden: true,
+				Usage:  "the background push a run starts (holds the lock on fd 3)",
+				Action: func(c *cli.Context) error { return d.backgroundPush(c.Context) },
 			},
 		},
 	}

@@ -87,7 +87,8 @@ func (d *deps) recorded(ctx context.Context, argv []string, fn func() error) err
 		h.Hosts = runlog.PlayRecap(transcript)
 	}
 	// The entry is committed locally whatever happened (an interrupt
-	// included); the push waits for nobody after a second interrupt.
+	// included); the push goes on in the background (logpush.go), and none
+	// is started after a second interrupt.
 	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
 	repo := d.logRepo(lctx)
@@ -100,17 +101,18 @@ func (d *deps) recorded(ctx context.Context, argv []string, fn func() error) err
 	}
 	pctx, stop := d.pushContext(ctx, lctx)
 	defer stop()
+	if w := pushWarning(lctx, repo, mask); w != "" {
+		fmt.Fprint(d.err, w)
+	}
 	select {
 	case <-pctx.Done():
 		fmt.Fprintf(d.err, "ops: run logged locally; interrupted again, so not pushed (ops log push sends it)\n")
 		return runErr
 	default:
 	}
-	if _, pushErr := repo.Push(pctx); pushErr != nil {
-		if pctx.Err() != nil && lctx.Err() == nil {
-			pushErr = errors.New("interrupted")
-		}
-		fmt.Fprintf(d.err, "ops: warning: run logged locally; the push to %s failed and is queued (ops log push sends it): %v\n", mask.MaskString(repo.Remote), pushErr)
+	// The push goes on in the background; this run is over.
+	if err := d.startPush(repo); err != nil {
+		fmt.Fprintf(d.err, "ops: warning: run logged locally; the push is queued (ops log push sends it): %v\n", err)
 	}
 	return runErr
 }

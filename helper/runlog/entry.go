@@ -375,6 +375,8 @@ type Summary struct {
 	Exit    string `json:"exit"`
 	Command string `json:"command"`
 	Hosts   int    `json:"hosts"`
+	// Queued: committed here, not pushed yet (only with a Remote).
+	Queued bool `json:"queued"`
 }
 
 // List returns the newest entries first.
@@ -400,7 +402,7 @@ func (r *Repo) List(ctx context.Context, f ListFilter) ([]Summary, error) {
 	if _, err := r.git(ctx, nil, "rev-parse", "--git-dir"); err != nil {
 		return nil, fmt.Errorf("run log %s: %v", r.Dir, err)
 	}
-	args := []string{"log", "--format=%h%x1f%cI%x1f%s%x1f%(trailers:key=Ops-User,valueonly,separator=)%x1f%(trailers:key=Ops-Exit,valueonly,separator=)%x1f%(trailers:key=Ops-Hosts,valueonly,separator=)%x1f%D%x1e"}
+	args := []string{"log", "--format=%h%x1f%cI%x1f%s%x1f%(trailers:key=Ops-User,valueonly,separator=)%x1f%(trailers:key=Ops-Exit,valueonly,separator=)%x1f%(trailers:key=Ops-Hosts,valueonly,separator=)%x1f%D%x1f%H%x1e"}
 	if !f.Since.IsZero() {
 		args = append(args, "--since="+f.Since.UTC().Format(time.RFC3339))
 	}
@@ -420,14 +422,24 @@ func (r *Repo) List(ctx context.Context, f ListFilter) ([]Summary, error) {
 	if err != nil {
 		return nil, err
 	}
+	queued := map[string]bool{}
+	if r.Remote != "" {
+		q, err := r.git(ctx, nil, append([]string{"rev-list"}, append(args[len(args)-1:], "--not", "--remotes=origin")...)...)
+		if err != nil {
+			return nil, err
+		}
+		for _, h := range strings.Fields(q) {
+			queued[h] = true
+		}
+	}
 	var list []Summary
 	for _, rec := range strings.Split(out, "\x1e") {
 		x := strings.Split(strings.TrimSpace(rec), "\x1f")
-		if len(x) < 6 {
+		if len(x) < 8 {
 			continue
 		}
 		hosts, _ := strconv.Atoi(strings.TrimSpace(x[5]))
-		s := Summary{ID: x[0], Time: x[1], Command: x[2], User: strings.TrimSpace(x[3]), Exit: strings.TrimSpace(x[4]), Hosts: hosts}
+		s := Summary{ID: x[0], Time: x[1], Command: x[2], User: strings.TrimSpace(x[3]), Exit: strings.TrimSpace(x[4]), Hosts: hosts, Queued: queued[strings.TrimSpace(x[7])]}
 		if f.User != "" && s.User != f.User || f.Failed && s.Exit == "0" {
 			continue
 		}

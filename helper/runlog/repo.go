@@ -68,12 +68,23 @@ func firstLine(msg string, err error) string {
 	return lines[len(lines)-1]
 }
 
-// lock takes the repository's lock (flock), waiting up to a minute.
+// lock takes the repository's lock (flock), waiting up to a minute: it
+// guards the working tree and HEAD (commits, checkouts, rebases).
 func (r *Repo) lock(ctx context.Context) (func(), error) {
+	return r.flock(ctx, ".ops-runlog.lock", "the run log is locked by another run")
+}
+
+// pushLock serialises pushes (waiting up to a minute), which run without
+// the repository's lock while they wait on the network.
+func (r *Repo) pushLock(ctx context.Context) (func(), error) {
+	return r.flock(ctx, filepath.Join(".git", "ops-runlog-push.lock"), "the run log is being pushed by another run")
+}
+
+func (r *Repo) flock(ctx context.Context, name, busy string) (func(), error) {
 	if err := os.MkdirAll(r.Dir, 0o700); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(filepath.Join(r.Dir, ".ops-runlog.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	f, err := os.OpenFile(filepath.Join(r.Dir, name), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +95,7 @@ func (r *Repo) lock(ctx context.Context) (func(), error) {
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			f.Close()
-			return nil, errors.New("the run log is locked by another run")
+			return nil, errors.New(busy)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -222,21 +233,36 @@ func (r *Repo) Pending(ctx context.Context) (int, error) {
 }
 
 // Push sends queued commits, rebasing over others' commits when the remote
-// moved (every entry is a new file, so a rebase never conflicts).
+// moved (every entry is a new file, so a rebase never conflicts). Pushes
+// are serialised; the repository's lock is held only for the local steps
+// (the checkout, the rebase), so that a run committing meanwhile does not
+// wait on the network. A commit made during the push stays queued.
 func (r *Repo) Push(ctx context.Context) (int, error) {
 	if r.Remote == "" {
 		return 0, nil
 	}
+	if _, err := os.Stat(filepath.Join(r.Dir, ".git")); err != nil {
+		return 0, nil // nothing recorded yet
+	}
+	unpush, err := r.pushLock(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer unpush()
 	unlock, err := r.lock(ctx)
 	if err != nil {
 		return 0, err
 	}
-	defer unlock()
-	if err := r.ensure(ctx, true); err != nil {
-		return 0, err
+	err = r.ensure(ctx, true)
+	if err == nil {
+		if _, err := r.git(ctx, nil, "rev-parse", "--verify", "-q", "HEAD"); err != nil {
+			unlock()
+			return 0, nil // nothing recorded yet
+		}
 	}
-	if _, err := r.git(ctx, nil, "rev-parse", "--verify", "-q", "HEAD"); err != nil {
-		return 0, nil // nothing recorded yet
+	unlock()
+	if err != nil {
+		return 0, err
 	}
 	var last error
 	for try := 0; try < 3; try++ {
@@ -244,28 +270,18 @@ func (r *Repo) Push(ctx context.Context) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		if strings.TrimSpace(heads) != "" {
+		moved := strings.TrimSpace(heads) != ""
+		if moved {
 			if _, err := r.git(ctx, nil, "fetch", "-q", "origin", "+refs/heads/"+r.Branch+":refs/remotes/origin/"+r.Branch); err != nil {
 				return 0, err
 			}
-			// The rebase is local and short: an interrupt of the push must
-			// not leave it half done.
-			lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-			_, err := r.git(lctx, nil, "-c", "user.name=ops", "-c", "user.email=ops", "rebase", "-q", "refs/remotes/origin/"+r.Branch)
-			if err != nil {
-				_, _ = r.git(lctx, nil, "rebase", "--abort")
-			}
-			cancel()
-			if err != nil {
-				return 0, err
-			}
 		}
-		n, _ := r.Pending(ctx)
-		if n == 0 {
-			return 0, nil
+		head, n, err := r.rebased(ctx, moved)
+		if err != nil || n == 0 {
+			return 0, err
 		}
-		if _, last = r.git(ctx, nil, "push", "-q", "origin", "HEAD:refs/heads/"+r.Branch); last == nil {
-			_, _ = r.git(ctx, nil, "update-ref", "refs/remotes/origin/"+r.Branch, "HEAD")
+		if _, last = r.git(ctx, nil, "push", "-q", "origin", head+":refs/heads/"+r.Branch); last == nil {
+			_, _ = r.git(ctx, nil, "update-ref", "refs/remotes/origin/"+r.Branch, head)
 			return n, nil
 		}
 	}
@@ -282,4 +298,38 @@ func (r *Repo) Reachable(ctx context.Context) error {
 	c.Dir = os.TempDir()
 	_, err := c.git(ctx, nil, "ls-remote", "--heads", r.Remote)
 	return err
+}
+
+// rebased rebases Branch onto the remote's (when it has one), under the
+// repository's lock, and returns the commit to push and how many commits
+// it adds to the remote's.
+func (r *Repo) rebased(ctx context.Context, onto bool) (string, int, error) {
+	unlock, err := r.lock(ctx)
+	if err != nil {
+		return "", 0, err
+	}
+	defer unlock()
+	// A run may have checked out another project's branch meanwhile.
+	if err := r.ensure(ctx, false); err != nil {
+		return "", 0, err
+	}
+	if onto {
+		// The rebase is local and short: an interrupt of the push must
+		// not leave it half done.
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		_, err := r.git(lctx, nil, "-c", "user.name=ops", "-c", "user.email=ops", "rebase", "-q", "refs/remotes/origin/"+r.Branch)
+		if err != nil {
+			_, _ = r.git(lctx, nil, "rebase", "--abort")
+		}
+		cancel()
+		if err != nil {
+			return "", 0, err
+		}
+	}
+	n, err := r.Pending(ctx)
+	if err != nil || n == 0 {
+		return "", 0, err
+	}
+	head, err := r.git(ctx, nil, "rev-parse", "HEAD")
+	return strings.TrimSpace(head), n, err
 }
