@@ -228,6 +228,7 @@ func TestExecPatternsAndUsersMatchAnsible(t *testing.T) {
 func TestExecIsRecordedWithHostResults(t *testing.T) {
 	st := needHosts(t, 20)
 	dir := filepath.Join(t.TempDir(), "log")
+	t.Cleanup(func() { waitForPushers(t, dir) }) // before the directory goes
 	cmd := exec.Command(filepath.Join(os.Getenv("OPS_BIN"), "ops"), "exec", "-i", st.InventoryPath(), "-K", "lab_web", "--", "sh", "-c", "id -u; exit 3")
 	cmd.Env = append([]string{"PATH=" + toolsOnly(t, "git"), "HOME=" + t.TempDir()}, labEnv(t, "OPS_LOG_DIR="+dir, "OPS_LOG_PROJECT=x")...)
 	cmd.Stdin = strings.NewReader(st.BecomePassword + "\n")

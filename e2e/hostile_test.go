@@ -89,6 +89,7 @@ func startFleetRunning(t *testing.T, n int, faults string) (string, map[string]s
 func hostileExec(t *testing.T, dir string) (*exec.Cmd, *bytes.Buffer, *bytes.Buffer, string) {
 	t.Helper()
 	logDir := filepath.Join(t.TempDir(), "log")
+	t.Cleanup(func() { waitForPushers(t, logDir) }) // before the directory goes
 	cmd := exec.Command(filepath.Join(os.Getenv("OPS_BIN"), "ops"), "exec", "-i", filepath.Join(dir, "inventory.ini"),
 		"-f", "1000", "-T", "2", "--command-timeout", "5", "fleet", "--", "uptime")
 	cmd.Env = append([]string{"PATH=" + toolsOnly(t, "git"), "HOME=" + t.TempDir()},
@@ -260,6 +261,7 @@ func TestExecInterruptDoesNotWaitForThePush(t *testing.T) {
 	dir, _ := startFleet(t, 50, "stall-run=5")
 	silent := silentListener(t)
 	logDir := filepath.Join(t.TempDir(), "log")
+	t.Cleanup(func() { waitForPushers(t, logDir) }) // before the directory goes
 	cmd := exec.Command(filepath.Join(os.Getenv("OPS_BIN"), "ops"), "exec", "-i", filepath.Join(dir, "inventory.ini"), "fleet", "--", "uptime")
 	cmd.Env = append([]string{"PATH=" + toolsOnly(t, "git"), "HOME=" + t.TempDir()},
 		labEnv(t, "OPS_CONFIG=/dev/null", "OPS_LOG_DIR="+logDir, "OPS_LOG_PROJECT=hostile",
@@ -270,6 +272,9 @@ func TestExecInterruptDoesNotWaitForThePush(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// The detached pusher outlives ops: end its push (the remote hangs
+	// up) and wait for it before the log's directory is removed.
+	t.Cleanup(func() { silent.Close(); waitForPushers(t, logDir) })
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	time.Sleep(1500 * time.Millisecond) // the stalled hosts hold the run
@@ -289,6 +294,30 @@ func TestExecInterruptDoesNotWaitForThePush(t *testing.T) {
 	}
 	if subject, hosts := loggedHosts(t, logDir); !strings.HasPrefix(subject, "[interrupted] ") || len(hosts) != 50 {
 		t.Errorf("logged %q with %d hosts", subject, len(hosts))
+	}
+}
+
+// waitForPushers waits (at most a minute) until no detached `ops log
+// __push` holds a push lock of the log clone in dir.
+func waitForPushers(t *testing.T, dir string) {
+	t.Helper()
+	locks, _ := filepath.Glob(filepath.Join(dir, ".git", "ops-push-*.lock"))
+	for _, p := range locks {
+		f, err := os.Open(p)
+		if err != nil {
+			continue
+		}
+		for end := time.Now().Add(time.Minute); ; {
+			if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+				break
+			}
+			if time.Now().After(end) {
+				t.Errorf("a log pusher still holds %s after a minute", p)
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		f.Close()
 	}
 }
 

@@ -89,6 +89,7 @@ func TestRunLogDoesNotWaitForThePush(t *testing.T) {
 		t.Fatalf("hook: %s", stderr)
 	}
 	dir := filepath.Join(t.TempDir(), "log")
+	t.Cleanup(func() { waitForPushers(t, dir) }) // before the directory goes
 	env := labEnv(t, "OPS_LOG_DIR="+dir, "OPS_LOG_REMOTE="+url, "OPS_LOG_PROJECT=slow")
 	start := time.Now()
 	_, stderr, code := opsCmd(t, env, "remote", "true")
@@ -115,6 +116,7 @@ func TestRunLogDoesNotWaitForThePush(t *testing.T) {
 func TestRunLogRecordsAndPushesOverSSH(t *testing.T) {
 	url, bare := bareRemote(t, "runlog-basic")
 	dir := filepath.Join(t.TempDir(), "log")
+	t.Cleanup(func() { waitForPushers(t, dir) }) // before the directory goes
 	env := labEnv(t, "OPS_LOG_DIR="+dir, "OPS_LOG_REMOTE="+url, "OPS_LOG_PROJECT=lab-project")
 	out, stderr, code := opsCmd(t, env, "remote", "--", "sh", "-c", "echo hello from $(id -un); exit 4")
 	if code != 4 || stderr != "" {
@@ -164,6 +166,7 @@ func TestRunLogRecordsAndPushesOverSSH(t *testing.T) {
 func TestRunLogQueuesWhenTheRemoteIsDown(t *testing.T) {
 	url, bare := bareRemote(t, "runlog-queue")
 	dir := filepath.Join(t.TempDir(), "log")
+	t.Cleanup(func() { waitForPushers(t, dir) }) // before the directory goes
 	down := "ssh://" + lab.OpUser + "@127.0.0.1:9/nowhere.git"
 	envDown := labEnv(t, "OPS_LOG_DIR="+dir, "OPS_LOG_REMOTE="+down, "OPS_LOG_PROJECT=q")
 	marker := filepath.Join(dir, ".git", "ops-push-failed")
@@ -216,6 +219,7 @@ func TestRunLogQueuesWhenTheRemoteIsDown(t *testing.T) {
 func TestRunLogTenConcurrentRuns(t *testing.T) {
 	url, bare := bareRemote(t, "runlog-ten")
 	dir := filepath.Join(t.TempDir(), "log")
+	t.Cleanup(func() { waitForPushers(t, dir) }) // before the directory goes
 	env := labEnv(t, "OPS_LOG_DIR="+dir, "OPS_LOG_REMOTE="+url, "OPS_LOG_PROJECT=ten")
 	var wg sync.WaitGroup
 	codes := make([]int, 10)
@@ -248,6 +252,7 @@ func TestRunLogTenConcurrentRuns(t *testing.T) {
 
 func TestRunLogInterruptedRun(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "log")
+	t.Cleanup(func() { waitForPushers(t, dir) }) // before the directory goes
 	cmd := exec.Command(filepath.Join(os.Getenv("OPS_BIN"), "ops"), "remote", "--", "sh", "-c", "echo ready; sleep 60")
 	cmd.Env = append([]string{"PATH=" + toolsOnly(t, "git"), "HOME=" + t.TempDir()}, labEnv(t, "OPS_LOG_DIR="+dir, "OPS_LOG_PROJECT=int")...)
 	stdout, _ := cmd.StdoutPipe()
@@ -272,6 +277,7 @@ func TestRunLogInterruptedRun(t *testing.T) {
 
 func TestRunLogKeepsNoSecret(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "log")
+	t.Cleanup(func() { waitForPushers(t, dir) }) // before the directory goes
 	url, bare := bareRemote(t, "runlog-secret")
 	env := labEnv(t, "OPS_LOG_DIR="+dir, "OPS_LOG_REMOTE="+url, "OPS_LOG_PROJECT=s")
 	fakeSecret := "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
@@ -330,6 +336,7 @@ func TestRunLogOfContainerRuns(t *testing.T) {
 	st := labState(t)
 	ensureDeployed(t)
 	dir := filepath.Join(t.TempDir(), "log")
+	t.Cleanup(func() { waitForPushers(t, dir) }) // before the directory goes
 	env := labEnv(t, "OPS_LOG_DIR="+dir, "OPS_LOG_PROJECT=c")
 	play := filepath.Join(t.TempDir(), "uptime.yml")
 	b, _ := os.ReadFile(filepath.Join(projectDir(t), "playbooks", "uptime.yml"))

@@ -65,6 +65,7 @@ func TestRunLogResultsCannotBeForgedByTargets(t *testing.T) {
 	ensureDeployed(t)
 	failing := st.Targets[0].Name
 	dir := filepath.Join(t.TempDir(), "log")
+	t.Cleanup(func() { waitForPushers(t, dir) }) // before the directory goes
 	env := labEnv(t, "OPS_LOG_DIR="+dir, "OPS_LOG_PROJECT=trust", "OPS_LOG_REMOTE=")
 
 	t.Run("ansible-playbook", func(t *testing.T) {
@@ -233,6 +234,7 @@ func TestRunLogMasksTypedPasswordsOnly(t *testing.T) {
 	st := needHosts(t, 20)
 	ensureDeployed(t)
 	dir := filepath.Join(t.TempDir(), "log")
+	t.Cleanup(func() { waitForPushers(t, dir) }) // before the directory goes
 	env := labEnv(t, "OPS_LOG_DIR="+dir, "OPS_LOG_PROJECT=trust", "OPS_LOG_REMOTE=")
 	secret := "typed-secret-" + randomWord(t)
 
