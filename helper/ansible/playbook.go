@@ -91,6 +91,21 @@ type Task struct {
 	Vars map[string]any
 	// CheckMode is the task's check_mode (nil: the play's, then -C).
 	CheckMode *bool
+	// AnyErrorsFatal and IgnoreUnreachable are the keywords (nil: the
+	// enclosing block's, then the play's).
+	AnyErrorsFatal    *bool
+	IgnoreUnreachable *bool
+
+	// A block (IsBlock): its sections, each a list of tasks and blocks;
+	// its keywords are in the fields above and are inherited by what it
+	// holds (LoadPlaybook resolves them into every task). Implicit is
+	// the block Ansible makes of consecutive bare tasks.
+	IsBlock               bool
+	Implicit              bool
+	Block, Rescue, Always []*Task
+	Parent                *Task
+	// given are the keywords written on this task or block.
+	given map[string]bool
 }
 
 // RefusedError is a construct of valid Ansible that ops play does not
@@ -266,27 +281,26 @@ func (l *pbLoader) entries(n *yaml.Node) ([]entry, error) {
 var (
 	playIgnored = map[string]bool{"gather_subset": true, "gather_timeout": true, "fact_path": true}
 	playRefused = map[string]string{
-		"roles":              "roles",
-		"handlers":           "handlers (and notify)",
-		"vars_prompt":        "prompts",
-		"force_handlers":     "handlers",
-		"order":              "host orders other than the inventory's",
-		"diff":               "diff mode",
-		"connection":         "connections other than ssh",
-		"port":               "a play-level port",
-		"environment":        "a play-level environment",
-		"ignore_errors":      "a play-level ignore_errors",
-		"ignore_unreachable": "ignore_unreachable",
-		"no_log":             "no_log",
-		"run_once":           "run_once",
-		"throttle":           "throttle",
-		"timeout":            "a play-level timeout",
-		"debugger":           "the task debugger",
-		"module_defaults":    "module_defaults",
-		"collections":        "collections",
-		"become_method":      "become methods other than sudo",
-		"become_flags":       "become_flags",
-		"become_exe":         "become_exe",
+		"roles":           "roles",
+		"handlers":        "handlers (and notify)",
+		"vars_prompt":     "prompts",
+		"force_handlers":  "handlers",
+		"order":           "host orders other than the inventory's",
+		"diff":            "diff mode",
+		"connection":      "connections other than ssh",
+		"port":            "a play-level port",
+		"environment":     "a play-level environment",
+		"ignore_errors":   "a play-level ignore_errors",
+		"no_log":          "no_log",
+		"run_once":        "run_once",
+		"throttle":        "throttle",
+		"timeout":         "a play-level timeout",
+		"debugger":        "the task debugger",
+		"module_defaults": "module_defaults",
+		"collections":     "collections",
+		"become_method":   "become methods other than sudo",
+		"become_flags":    "become_flags",
+		"become_exe":      "become_exe",
 	}
 )
 
@@ -389,10 +403,11 @@ func (l *pbLoader) play(n *yaml.Node) (*Play, error) {
 				return nil, l.refuse(e.k, "strategy: "+s, "ops play runs the linear strategy only")
 			}
 		case "pre_tasks", "tasks", "post_tasks":
-			ts, err := l.tasks(e.v, e.key)
+			ts, err := l.blocks(e.v, e.key)
 			if err != nil {
 				return nil, err
 			}
+			resolveBlocks(ts)
 			switch e.key {
 			case "pre_tasks":
 				p.PreTasks = ts
@@ -711,37 +726,9 @@ func (l *pbLoader) conditions(n *yaml.Node) ([]string, error) {
 	return out, nil
 }
 
-func (l *pbLoader) tasks(n *yaml.Node, section string) ([]*Task, error) {
-	for n.Kind == yaml.AliasNode {
-		n = n.Alias
-	}
-	v, err := l.value(n)
-	if err != nil {
-		return nil, err
-	}
-	if v == nil {
-		return nil, nil
-	}
-	if n.Kind != yaml.SequenceNode {
-		return nil, l.syntax(n, "A malformed block was encountered while loading %s: %s should be a list or None", section, pyRepr(v))
-	}
-	var out []*Task
-	for _, c := range n.Content {
-		t, err := l.task(c)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, nil
-}
-
 // Task keywords: honoured, refused (valid Ansible outside the subset).
 var (
 	taskRefused = map[string]string{
-		"block":              "blocks",
-		"rescue":             "blocks",
-		"always":             "blocks",
 		"delegate_to":        "delegation",
 		"delegate_facts":     "delegation",
 		"local_action":       "delegation",
@@ -756,7 +743,6 @@ var (
 		"remote_user":        "a task-level remote_user",
 		"no_log":             "no_log",
 		"throttle":           "throttle",
-		"any_errors_fatal":   "a task-level any_errors_fatal",
 		"ignore_unreachable": "ignore_unreachable",
 		"debugger":           "the task debugger",
 		"module_defaults":    "module_defaults",
@@ -797,7 +783,7 @@ func isTaskKeyword(k string) bool {
 	switch k {
 	case "name", "when", "register", "changed_when", "failed_when", "ignore_errors", "loop", "tags",
 		"environment", "timeout", "become", "become_user", "args", "action",
-		"until", "retries", "delay", "run_once", "vars", "check_mode":
+		"until", "retries", "delay", "run_once", "vars", "check_mode", "any_errors_fatal", "ignore_unreachable":
 		return true
 	}
 	_, refused := taskRefused[k]
@@ -856,15 +842,12 @@ func (l *pbLoader) task(n *yaml.Node) (*Task, error) {
 		return nil, err
 	}
 	for _, e := range es {
+		if ok, err := l.keyword(t, e, "Task"); err != nil {
+			return nil, err
+		} else if ok {
+			continue
+		}
 		switch e.key {
-		case "name":
-			if t.Name, err = l.str(e.v); err != nil {
-				return nil, err
-			}
-		case "when":
-			if t.When, err = l.conditions(e.v); err != nil {
-				return nil, err
-			}
 		case "changed_when":
 			if t.ChangedWhen, err = l.conditions(e.v); err != nil {
 				return nil, err
@@ -876,20 +859,6 @@ func (l *pbLoader) task(n *yaml.Node) (*Task, error) {
 		case "register":
 			if t.Register, err = l.str(e.v); err != nil {
 				return nil, err
-			}
-		case "ignore_errors":
-			v, err := l.value(e.v)
-			if err != nil {
-				return nil, err
-			}
-			if s, ok := v.(string); ok && IsTemplate(s) {
-				t.IgnoreErrors = s
-			} else if v != nil {
-				b, ok := pyBoolean(v)
-				if !ok {
-					return nil, l.syntax(e.v, "the field 'ignore_errors' has an invalid value (%s), and could not be converted to an bool", pyStr(v))
-				}
-				t.IgnoreErrors = b
 			}
 		case "loop":
 			v, err := l.value(e.v)
@@ -907,43 +876,6 @@ func (l *pbLoader) task(n *yaml.Node) (*Task, error) {
 				t.Loop = v
 			default:
 				return nil, l.syntax(e.v, "Invalid data passed to 'loop', it requires a list, got this instead: %s", pyStr(v))
-			}
-		case "tags":
-			if t.Tags, err = l.tags(e.v); err != nil {
-				return nil, err
-			}
-		case "environment":
-			if t.Environment, err = l.value(e.v); err != nil {
-				return nil, err
-			}
-		case "timeout":
-			v, err := l.value(e.v)
-			if err != nil {
-				return nil, err
-			}
-			switch v := v.(type) {
-			case nil:
-			case int:
-				t.Timeout = v
-			case string:
-				if IsTemplate(v) {
-					return nil, l.refuse(e.v, "a templated timeout", "ops play reads timeout before running")
-				}
-				i, err := strconv.Atoi(strings.TrimSpace(v))
-				if err != nil {
-					return nil, l.syntax(e.v, "the field 'timeout' has an invalid value (%s), and could not be converted to an int", v)
-				}
-				t.Timeout = i
-			default:
-				return nil, l.syntax(e.v, "the field 'timeout' has an invalid value (%s), and could not be converted to an int", pyStr(v))
-			}
-		case "become":
-			if t.Become, err = l.boolean(e, "become"); err != nil {
-				return nil, err
-			}
-		case "become_user":
-			if t.BecomeUser, err = l.str(e.v); err != nil {
-				return nil, err
 			}
 		case "until":
 			if t.Until, err = l.conditions(e.v); err != nil {
@@ -966,23 +898,6 @@ func (l *pbLoader) task(n *yaml.Node) (*Task, error) {
 				t.Retries = nil
 			} else {
 				t.Retries = &n
-			}
-		case "run_once":
-			b, err := l.boolean(e, "run_once")
-			if err != nil {
-				return nil, err
-			}
-			t.RunOnce = b != nil && *b
-		case "vars":
-			if t.Vars, err = l.vars(e.v, "Task"); err != nil {
-				return nil, err
-			}
-			// Task.get_vars drops these two.
-			delete(t.Vars, "tags")
-			delete(t.Vars, "when")
-		case "check_mode":
-			if t.CheckMode, err = l.boolean(e, "check_mode"); err != nil {
-				return nil, err
 			}
 		}
 	}

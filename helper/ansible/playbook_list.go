@@ -7,10 +7,16 @@ import (
 	"strings"
 )
 
-// AllTasks are the play's tasks in the order they run: pre_tasks, tasks,
+// Blocks are the play's blocks in the order they run: pre_tasks, tasks,
 // post_tasks.
-func (p *Play) AllTasks() []*Task {
+func (p *Play) Blocks() []*Task {
 	return slices.Concat(p.PreTasks, p.Tasks, p.PostTasks)
+}
+
+// AllTasks are every task of the play's blocks (block, rescue and always
+// sections) in Block.get_tasks order.
+func (p *Play) AllTasks() []*Task {
+	return leafTasks(p.Blocks())
 }
 
 // EffectiveTags are the task's tags with the play's (tags are
@@ -89,16 +95,25 @@ func (pb *Playbook) TaskList(only, skip []string) string {
 		tags = slices.Compact(tags)
 		fmt.Fprintf(&b, "\n  play #%d (%s): %s\tTAGS: [%s]\n", i+1, p.Hosts, p.Name, strings.Join(tags, ","))
 		b.WriteString("    tasks:\n")
-		for _, t := range p.AllTasks() {
-			eff := p.EffectiveTags(t)
-			if !ShouldRun(eff, only, skip) {
-				continue
+		// ansible-playbook lists the block sections only (not rescue
+		// or always), after the tags filter.
+		keep := func(t *Task) bool { return ShouldRun(p.EffectiveTags(t), only, skip) }
+		var walk func(list []*Task)
+		walk = func(list []*Task) {
+			for _, t := range list {
+				if t.IsBlock {
+					walk(t.Block)
+					continue
+				}
+				name := t.Name
+				if name == "" {
+					name = t.Action
+				}
+				fmt.Fprintf(&b, "      %s\tTAGS: [%s]\n", name, strings.Join(p.EffectiveTags(t), ", "))
 			}
-			name := t.Name
-			if name == "" {
-				name = t.Action
-			}
-			fmt.Fprintf(&b, "      %s\tTAGS: [%s]\n", name, strings.Join(eff, ", "))
+		}
+		for _, blk := range filterBlocks(p.Blocks(), keep) {
+			walk(blk.Block)
 		}
 	}
 	return b.String()

@@ -45,7 +45,7 @@ var acceptedPlaybooks = []struct {
         echo one
           echo two
 `, func(t *testing.T, pb *Playbook) {
-		ts := pb.Plays[0].Tasks
+		ts := leafTasks(pb.Plays[0].Tasks)
 		want := []string{"uptime", "echo  two   spaces", "echo a=b", "echo hi", "echo via action", "echo one\n  echo two\n"}
 		for i, w := range want {
 			if ts[i].Module != "raw" || ts[i].FreeForm != w {
@@ -72,7 +72,7 @@ var acceptedPlaybooks = []struct {
       args:
         removes: /tmp/z
 `, func(t *testing.T, pb *Playbook) {
-		ts := pb.Plays[0].Tasks
+		ts := leafTasks(pb.Plays[0].Tasks)
 		if ts[0].FreeForm != `files/x.sh a "b c"` || len(ts[0].Args) != 0 {
 			t.Errorf("0: %q %v", ts[0].FreeForm, ts[0].Args)
 		}
@@ -102,7 +102,7 @@ var acceptedPlaybooks = []struct {
       when: who == "x"
     - ansible.builtin.fail:
 `, func(t *testing.T, pb *Playbook) {
-		ts := pb.Plays[0].Tasks
+		ts := leafTasks(pb.Plays[0].Tasks)
 		if ts[0].Module != "debug" || ts[0].Args["msg"] != "hello {{ who }}" {
 			t.Errorf("0: %v", ts[0].Args)
 		}
@@ -176,10 +176,10 @@ var acceptedPlaybooks = []struct {
 			!reflect.DeepEqual(p.Vars, map[string]any{"a": 1, "b": "two"}) {
 			t.Errorf("play: %+v", p)
 		}
-		if len(p.PreTasks) != 1 || len(p.Tasks) != 3 || len(p.PostTasks) != 1 {
-			t.Fatalf("sections %d %d %d", len(p.PreTasks), len(p.Tasks), len(p.PostTasks))
+		if len(leafTasks(p.PreTasks)) != 1 || len(leafTasks(p.Tasks)) != 3 || len(leafTasks(p.PostTasks)) != 1 {
+			t.Fatalf("sections %d %d %d", len(leafTasks(p.PreTasks)), len(leafTasks(p.Tasks)), len(leafTasks(p.PostTasks)))
 		}
-		x := p.Tasks[0]
+		x := leafTasks(p.Tasks)[0]
 		if x.Name != "t" || *x.Become || x.BecomeUser != "root" || !reflect.DeepEqual(x.When, []string{"a == 1", "True"}) || x.Register != "out" {
 			t.Errorf("task: %+v", x)
 		}
@@ -190,12 +190,12 @@ var acceptedPlaybooks = []struct {
 			!reflect.DeepEqual(x.Environment, map[string]any{"X": "1"}) {
 			t.Errorf("task: %+v", x)
 		}
-		y := p.Tasks[1]
+		y := leafTasks(p.Tasks)[1]
 		if !reflect.DeepEqual(y.Loop, []any{1, 2}) || y.IgnoreErrors != "{{ a == 1 }}" || !reflect.DeepEqual(y.Tags, []string{"c", "5"}) {
 			t.Errorf("task: %+v", y)
 		}
-		if p.Tasks[2].Loop != "{{ [1, 2] }}" || p.Tasks[0].ChangedWhen == nil || p.Tasks[1].ChangedWhen != nil {
-			t.Errorf("task: %+v", p.Tasks[2])
+		if leafTasks(p.Tasks)[2].Loop != "{{ [1, 2] }}" || leafTasks(p.Tasks)[0].ChangedWhen == nil || leafTasks(p.Tasks)[1].ChangedWhen != nil {
+			t.Errorf("task: %+v", leafTasks(p.Tasks)[2])
 		}
 	}},
 	{"filters and tests", `
@@ -212,8 +212,8 @@ var acceptedPlaybooks = []struct {
       changed_when: out is changed or out is change or out is skipped or out is skip
       when: v is defined and w is not undefined and 'a' is match('a') and 'b' is search('b')
 `, func(t *testing.T, pb *Playbook) {
-		if len(pb.Plays[0].Tasks) != 1 {
-			t.Errorf("tasks %d", len(pb.Plays[0].Tasks))
+		if len(leafTasks(pb.Plays[0].Tasks)) != 1 {
+			t.Errorf("tasks %d", len(leafTasks(pb.Plays[0].Tasks)))
 		}
 	}},
 	{"two plays, serial scalar, empty tasks", `
@@ -233,7 +233,7 @@ var acceptedPlaybooks = []struct {
 			!reflect.DeepEqual(pb.Plays[0].Serial, []string{"2"}) || !reflect.DeepEqual(pb.Plays[1].Serial, []string{"50%"}) {
 			t.Errorf("%+v %+v", pb.Plays[0], pb.Plays[1])
 		}
-		if pb.Plays[1].Line != 6 || pb.Plays[1].PostTasks[0].FreeForm != "true" {
+		if pb.Plays[1].Line != 6 || leafTasks(pb.Plays[1].PostTasks)[0].FreeForm != "true" {
 			t.Errorf("%+v", pb.Plays[1])
 		}
 	}},
@@ -300,7 +300,7 @@ func TestLoadPlaybookRefuses(t *testing.T) {
 		{head + "    - include_tasks: x.yml\n", 4, "include_tasks", "includes"},
 		{head + "    - import_tasks: x.yml\n", 4, "import_tasks", ""},
 		{head + "    - ansible.builtin.include_role: {name: r}\n", 4, "ansible.builtin.include_role", ""},
-		{head + "    - block:\n        - raw: x\n", 4, "block", "blocks"},
+		{head + "    - block:\n        - raw: x\n      delegate_to: other\n", 6, "delegate_to", "delegation"},
 		{head + "    - raw: x\n      delegate_to: h\n", 5, "delegate_to", "delegation"},
 		{head + "    - raw: x\n      until: r is success\n      retries: \"{{ n }}\"\n", 6, "a templated retries", ""},
 		{head + "    - meta: flush_handlers\n", 4, "meta: flush_handlers", "noop, end_host and end_play"},

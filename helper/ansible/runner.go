@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -127,6 +128,7 @@ type runner struct {
 	groups   map[string]any
 	playName string
 	results  map[string]map[string]any // this task's, until every host has done it
+	last     map[string]map[string]any // the last task's, for ansible_failed_result
 	// facts are each host's set_fact and registered variables, kept
 	// across plays (Ansible's non-persistent facts): above play vars,
 	// below extra vars.
@@ -321,105 +323,7 @@ func (r *runner) play(ctx context.Context, play *Play) (stop bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("%s:%d: %v", play.File, play.Line, err)
 	}
-	tasks := play.AllTasks()
-	for bi, batch := range bs {
-		if bi > 0 {
-			r.printf("\nPLAY [%s] %s\n", name, stars("PLAY ["+name+"]"))
-		}
-		var active []string
-		for _, h := range batch {
-			r.stats(h) // a host is in the recap once its batch starts, as in Ansible
-			// Hosts that failed or were unreachable in an earlier play
-			// stay out (the task queue manager keeps them).
-			if !r.failed[h] && !r.unreachable[h] {
-				active = append(active, h)
-			}
-		}
-		failedNew, unreachNew := 0, 0
-		endPlay := false
-		for _, task := range tasks {
-			if !r.taskSelected(play, task) {
-				continue
-			}
-			if len(active) == 0 {
-				break
-			}
-			if task.Module == "meta" {
-				var ended bool
-				active, ended = r.meta(play, task, active)
-				if ended {
-					endPlay = true
-					break
-				}
-				continue
-			}
-			run := active
-			if task.RunOnce {
-				run = active[:1]
-			}
-			res := r.task(ctx, play, task, run, batch)
-			if ctx.Err() != nil {
-				return false, ctx.Err()
-			}
-			var next []string
-			anyFailed := false
-			for i, h := range run {
-				switch res[i] {
-				case hostFailed:
-					failedNew++
-					anyFailed = true
-					r.failed[h] = true
-				case hostUnreachable:
-					unreachNew++
-					anyFailed = true
-					r.unreachable[h] = true
-				default:
-					next = append(next, h)
-				}
-			}
-			if task.RunOnce {
-				if res[0] == hostFailed || res[0] == hostUnreachable && !ignoresErrors(task) {
-					// A failed run_once task fails every host of the
-					// batch (only the one that ran counts it) and, being
-					// any_errors_fatal, ends the playbook.
-					for _, h := range active {
-						r.failed[h] = true
-					}
-					r.printf("\nNO MORE HOSTS LEFT %s\n", stars("NO MORE HOSTS LEFT"))
-					return true, nil
-				}
-				next = append(next, active[1:]...)
-			}
-			active = next
-			if anyFailed && play.AnyErrorsFatal {
-				for _, h := range active {
-					r.failed[h] = true
-				}
-				r.printf("\nNO MORE HOSTS LEFT %s\n", stars("NO MORE HOSTS LEFT"))
-				return true, nil
-			}
-			if play.MaxFailPercentage != nil && len(batch) > 0 &&
-				float64(failedNew)*100/float64(len(batch)) > *play.MaxFailPercentage {
-				r.printf("\nNO MORE HOSTS LEFT %s\n", stars("NO MORE HOSTS LEFT"))
-				return true, nil
-			}
-			if len(active) == 0 {
-				if failedNew+unreachNew > 0 {
-					r.printf("\nNO MORE HOSTS LEFT %s\n", stars("NO MORE HOSTS LEFT"))
-				}
-				break
-			}
-		}
-		if endPlay {
-			// meta: end_play ends the play (not the playbook).
-			return false, nil
-		}
-		if failedNew+unreachNew == len(batch) {
-			// Every host of the batch failed: the playbook ends.
-			return true, nil
-		}
-	}
-	return false, nil
+	return r.batches(ctx, play, name, bs)
 }
 
 func (r *runner) playIndex(p *Play) int {
@@ -444,6 +348,7 @@ const (
 	hostOK hostOutcome = iota
 	hostFailed
 	hostUnreachable
+	hostUnreachableIgnored // ignore_unreachable: counted ok and ignored
 )
 
 // ignoresErrors is the task's ignore_errors as the linear strategy reads
@@ -598,6 +503,7 @@ func (r *runner) task(ctx context.Context, play *Play, t *Task, hosts, batch []s
 			r.setFacts(target, t, res)
 		}
 	}
+	r.last = maps.Clone(r.results)
 	clear(r.results)
 	if r.o.Fold {
 		lines = fold(hosts, lines)
@@ -1282,8 +1188,14 @@ func (r *runner) count(h string, t *Task, res map[string]any, b *strings.Builder
 	s := r.stats(h)
 	switch {
 	case res["unreachable"] == true:
-		s.Unreachable++
 		fmt.Fprintf(b, "fatal: [%s]: UNREACHABLE! => %s\n", h, resultJSON(res))
+		if t.IgnoreUnreachable != nil && *t.IgnoreUnreachable {
+			s.Ok++
+			s.Ignored++
+			fmt.Fprintf(b, "...ignoring\n")
+			return hostUnreachableIgnored, b.String()
+		}
+		s.Unreachable++
 		return hostUnreachable, b.String()
 	case res["skipped"] == true:
 		s.Skipped++
@@ -1316,7 +1228,8 @@ func (r *runner) count(h string, t *Task, res map[string]any, b *strings.Builder
 			fmt.Fprintf(b, "...ignoring\n")
 			return hostOK, b.String()
 		}
-		s.Failed++
+		// Counted failed or rescued by the strategy, which knows the
+		// host's blocks.
 		return hostFailed, b.String()
 	case res["changed"] == true:
 		s.Ok++
