@@ -107,6 +107,11 @@ func (r *Recap) Print(w io.Writer) {
 	sort.Strings(hosts)
 	for _, h := range hosts {
 		s := r.Stats[h]
+		if *s == (HostStats{}) {
+			// AggregateStats lists the hosts it counted something for
+			// (a host ended by meta: end_host before any task is not).
+			continue
+		}
 		fmt.Fprintf(w, "%-26s : ok=%-4d changed=%-4d unreachable=%-4d failed=%-4d skipped=%-4d rescued=%-4d ignored=%-4d\n",
 			h, s.Ok, s.Changed, s.Unreachable, s.Failed, s.Skipped, s.Rescued, s.Ignored)
 	}
