@@ -1,5 +1,7 @@
 package ansible
 
+import "slices"
+
 // A port of ansible-core 2.14's PlayIterator and HostState
 // (executor/play_iterator.py): where each host is in the play's blocks,
 // how a failure moves it into rescue and always, and when a host counts
@@ -387,4 +389,35 @@ func (it *playIterator) lockstep(hosts []string) (task *Task, run, wait []string
 		}
 	}
 	return task, run, wait
+}
+
+// insertTasks is _insert_tasks_into_state: the blocks go after the
+// host's current task, in the section it is in (not into a failed
+// host's tasks).
+func insertTasks(s *hostState, blocks []*Task) {
+	if s.fail != failNone && s.run == stTasks || len(blocks) == 0 {
+		return
+	}
+	splice := func(list []*Task, at int) []*Task {
+		return slices.Concat(list[:at], blocks, list[at:])
+	}
+	switch s.run {
+	case stTasks, stRescue, stAlways:
+		child := map[runState]*hostState{stTasks: s.tasksChild, stRescue: s.rescueChild, stAlways: s.alwaysChild}[s.run]
+		if child != nil {
+			insertTasks(child, blocks)
+			return
+		}
+		b := *s.blocks[s.curBlock]
+		switch s.run {
+		case stTasks:
+			b.Block = splice(b.Block, s.curRegular)
+		case stRescue:
+			b.Rescue = splice(b.Rescue, s.curRescue)
+		default:
+			b.Always = splice(b.Always, s.curAlways)
+		}
+		s.blocks = slices.Clone(s.blocks)
+		s.blocks[s.curBlock] = &b
+	}
 }

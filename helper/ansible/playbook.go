@@ -104,6 +104,10 @@ type Task struct {
 	Implicit              bool
 	Block, Rescue, Always []*Task
 	Parent                *Task
+	// Include are the blocks of an import_tasks or include_tasks file
+	// (loaded with the playbook), IncludePath its path.
+	Include     []*Task
+	IncludePath string
 	// given are the keywords written on this task or block.
 	given map[string]bool
 }
@@ -166,17 +170,52 @@ func LoadPlaybook(path string, implicitGathering bool) (*Playbook, error) {
 	if len(doc.Content) == 0 {
 		return nil, &SyntaxError{File: path, Line: doc.Line, Msg: "A playbook must contain at least one play"}
 	}
-	for _, n := range doc.Content {
-		p, err := l.play(n)
-		if err != nil {
-			return nil, err
-		}
-		pb.Plays = append(pb.Plays, p)
+	if pb.Plays, err = l.plays(doc); err != nil {
+		return nil, err
 	}
 	return pb, nil
 }
 
+// plays reads a playbook's entries: plays, and import_playbook's.
+func (l *pbLoader) plays(doc *yaml.Node) ([]*Play, error) {
+	var out []*Play
+	for _, n := range doc.Content {
+		for n.Kind == yaml.AliasNode {
+			n = n.Alias
+		}
+		if n.Kind == yaml.MappingNode {
+			es, err := l.entries(n)
+			if err != nil {
+				return nil, err
+			}
+			imported := false
+			for _, e := range es {
+				switch e.key {
+				case "import_playbook", "ansible.builtin.import_playbook", "ansible.legacy.import_playbook", "include":
+					imported = true
+				}
+			}
+			if imported {
+				ps, err := l.importPlaybook(n, es)
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, ps...)
+				continue
+			}
+		}
+		p, err := l.play(n)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
 type pbLoader struct {
+	depth    int    // of imports and includes
+	root     string // the playbook, for a loader of an included file
 	file     string
 	implicit bool
 	jsonMode bool
@@ -316,12 +355,6 @@ func (l *pbLoader) play(n *yaml.Node) (*Play, error) {
 	es, err := l.entries(n)
 	if err != nil {
 		return nil, err
-	}
-	for _, e := range es {
-		switch e.key {
-		case "import_playbook", "ansible.builtin.import_playbook", "ansible.legacy.import_playbook", "include":
-			return nil, l.refuse(e.k, e.key, "ops play runs one playbook file")
-		}
 	}
 	p := &Play{File: l.file, Line: n.Line}
 	var hostsSet bool
@@ -752,7 +785,7 @@ var (
 		"become_exe":         "become_exe",
 	}
 	supportedModules = map[string]bool{"raw": true, "script": true, "debug": true, "fail": true,
-		"set_fact": true, "assert": true, "meta": true}
+		"set_fact": true, "assert": true, "meta": true, "import_tasks": true, "include_tasks": true}
 	// metaActions are the meta tasks ops play runs; validMeta the others
 	// ansible-core 2.14 knows.
 	metaActions = map[string]bool{"noop": true, "end_host": true, "end_play": true}
@@ -906,6 +939,11 @@ func (l *pbLoader) task(n *yaml.Node) (*Task, error) {
 			return nil, err
 		}
 	}
+	if t.Module == "import_tasks" || t.Module == "include_tasks" {
+		if err := l.include(t, es); err != nil {
+			return nil, err
+		}
+	}
 	// Templates: conditions are bare expressions, the rest templates.
 	for _, e := range es {
 		if t.Module == "assert" && e.key == t.Action {
@@ -1014,7 +1052,7 @@ func (l *pbLoader) module(t *Task, n *yaml.Node, modEntry, actionEntry, argsEntr
 		if !supportedModules[short] {
 			switch {
 			case strings.HasPrefix(short, "import_") || strings.HasPrefix(short, "include"):
-				return l.refuse(at, action, "ops play runs the tasks of one playbook file: no includes or imports")
+				return l.refuse(at, action, "ops play includes task files with import_tasks and include_tasks only")
 			}
 			return l.refuse(at, "module "+action, modulesOnly)
 		}
@@ -1093,6 +1131,21 @@ func (l *pbLoader) module(t *Task, n *yaml.Node, modEntry, actionEntry, argsEntr
 		}
 	case "fail":
 		allowed = []string{"msg"}
+	case "import_tasks", "include_tasks":
+		allowed = []string{"file"}
+		if f, ok := final["file"]; ok {
+			if t.FreeForm != "" {
+				return l.syntax(at, "Invalid options for %s: _raw_params and file", short)
+			}
+			t.FreeForm = pyStr(f)
+			delete(final, "file")
+		}
+		if _, ok := final["apply"]; ok {
+			return l.refuse(at, short+"'s apply", "put the keywords on a block around the include")
+		}
+		if strings.TrimSpace(t.FreeForm) == "" {
+			return l.syntax(at, "No file specified for %s", short)
+		}
 	case "assert":
 		allowed = []string{"that", "fail_msg", "msg", "success_msg", "quiet"}
 		if _, ok := final["that"]; !ok {

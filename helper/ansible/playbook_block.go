@@ -65,6 +65,7 @@ func (l *pbLoader) blocks(n *yaml.Node, section string) ([]*Task, error) {
 		if err != nil {
 			return nil, err
 		}
+		t = importBlock(t)
 		if implicit == nil {
 			implicit = &Task{File: l.file, Line: t.Line, IsBlock: true, Implicit: true}
 			out = append(out, implicit)
@@ -109,7 +110,7 @@ func (l *pbLoader) taskList(n *yaml.Node, section string) ([]*Task, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, t)
+		out = append(out, importBlock(t))
 	}
 	return out, nil
 }
@@ -298,6 +299,19 @@ func resolve(t, parent *Task) {
 		// Task.get_vars drops these two (after the blocks' are merged).
 		delete(t.Vars, "tags")
 		delete(t.Vars, "when")
+		if len(t.Include) > 0 {
+			// A dynamic include's blocks inherit from the blocks around
+			// the include, not from the include itself (it is not
+			// statically loaded), but for its vars.
+			var p Task
+			if parent != nil {
+				p = *parent
+			}
+			p.Vars = t.Vars
+			for _, b := range t.Include {
+				resolve(b, &p)
+			}
+		}
 		return
 	}
 	for _, sec := range [][]*Task{t.Block, t.Rescue, t.Always} {

@@ -297,8 +297,9 @@ func TestLoadPlaybookRefuses(t *testing.T) {
 		{head + "    - ansible.builtin.command: echo\n", 4, "module ansible.builtin.command", ""},
 		{head + "    - name: x\n      copy: {src: a, dest: b}\n", 5, "module copy", ""},
 		{head + "    - template: src=a dest=b\n", 4, "module template", ""},
-		{head + "    - include_tasks: x.yml\n", 4, "include_tasks", "includes"},
-		{head + "    - import_tasks: x.yml\n", 4, "import_tasks", ""},
+		{head + "    - include_tasks: \"{{ f }}.yml\"\n", 4, "a templated include_tasks file", ""},
+		{head + "    - include_tasks: x.yml\n      loop: [1]\n", 5, "a loop on include_tasks", ""},
+		{head + "    - include_role: {name: r}\n", 4, "include_role", "import_tasks and include_tasks only"},
 		{head + "    - ansible.builtin.include_role: {name: r}\n", 4, "ansible.builtin.include_role", ""},
 		{head + "    - block:\n        - raw: x\n      delegate_to: other\n", 6, "delegate_to", "delegation"},
 		{head + "    - raw: x\n      delegate_to: h\n", 5, "delegate_to", "delegation"},
@@ -334,7 +335,7 @@ func TestLoadPlaybookRefuses(t *testing.T) {
 		{"- hosts: all\n  gather_facts: false\n  strategy: free\n", 3, "strategy: free", "linear"},
 		{"- hosts: all\n  gather_facts: false\n  vars_prompt: []\n", 3, "vars_prompt", ""},
 		{"- hosts: all\n  gather_facts: false\n  serial: \"{{ n }}\"\n", 3, "a templated serial", ""},
-		{"- hosts: all\n  gather_facts: false\n- import_playbook: other.yml\n", 3, "import_playbook", ""},
+		{"- hosts: all\n  gather_facts: false\n- import_playbook: \"{{ x }}.yml\"\n", 3, "a templated import_playbook", ""},
 		{"- name: x\n  hosts: all\n  tasks: []\n", 1, "gathering facts", "gather_facts: false"},
 	}
 	dir := t.TempDir()
@@ -375,6 +376,10 @@ func TestLoadPlaybookSyntaxErrors(t *testing.T) {
 		{"hosts: all\n", 1, "A playbook must be a list of plays"},
 		{"", 0, "Empty playbook"},
 		{"- hosts: all\n  gather_facts: false\n  tasks:\n    - raw: x\n      loop: 3\n", 5, "Invalid data passed to 'loop'"},
+		{"- hosts: all\n  gather_facts: false\n  tasks:\n    - import_tasks: s.yml\n      loop: [1]\n", 5, "You cannot use loops on 'import_tasks'"},
+		{"- hosts: all\n  gather_facts: false\n  tasks:\n    - include_tasks: nowhere.yml\n", 4, "Could not find or access"},
+		{"- hosts: all\n  gather_facts: false\n  tasks:\n    - block:\n        - raw: x\n      register: r\n", 4, "'register' is not a valid attribute for a Block"},
+		{"- hosts: all\n  gather_facts: false\n  tasks:\n    - block: 3\n", 4, "A malformed block"},
 	}
 	dir := t.TempDir()
 	for i, c := range cases {
@@ -409,6 +414,19 @@ func TestTaskListMatchesAnsible(t *testing.T) {
       tags: [never]
     - fail: {msg: x}
       when: false
+    - block:
+        - name: in block
+          raw: a
+        - block:
+            - raw: nested
+              tags: [nb]
+      rescue:
+        - name: in rescue
+          raw: r
+      tags: [blk]
+    - import_tasks: imp.yml
+      tags: [imp]
+    - include_tasks: imp.yml
   post_tasks:
     - name: post
       raw: "true"
@@ -421,13 +439,15 @@ func TestTaskListMatchesAnsible(t *testing.T) {
       tags: [never, n]
 `
 	dir := t.TempDir()
+	writePlaybook(t, dir, "imp.yml", "- name: imported\n  raw: i\n  tags: [a]\n")
 	p := writePlaybook(t, dir, "list.yml", text)
 	pb, err := LoadPlaybook(p, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, haveAnsible := exec.LookPath("ansible-playbook")
-	for _, args := range [][]string{nil, {"--tags", "a"}, {"--skip-tags", "always"}, {"--tags", "n"}, {"--tags", "tagged", "--skip-tags", "a"}} {
+	for _, args := range [][]string{nil, {"--tags", "a"}, {"--skip-tags", "always"}, {"--tags", "n"}, {"--tags", "tagged", "--skip-tags", "a"},
+		{"--tags", "nb"}, {"--skip-tags", "blk"}} {
 		var only, skip []string
 		for i := 0; i < len(args); i += 2 {
 			if args[i] == "--tags" {

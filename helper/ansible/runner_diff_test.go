@@ -70,7 +70,7 @@ func markList(dir string) string {
 
 // diffPlay runs playbook under both and compares; args are
 // ansible-playbook's (-t, --skip-tags, -C, --start-at-task).
-func diffPlay(t *testing.T, playbook string, args []string, o RunOptions) {
+func diffPlay(t *testing.T, playbook string, args []string, o RunOptions, files ...string) {
 	t.Helper()
 	if _, err := exec.LookPath("ansible-playbook"); err != nil {
 		t.Skip("ansible-playbook is not installed (.ci/run installs ansible-core)")
@@ -84,6 +84,10 @@ func diffPlay(t *testing.T, playbook string, args []string, o RunOptions) {
 	os.WriteFile(inv, []byte(ini.String()), 0o644)
 	cfg := filepath.Join(dir, "ansible.cfg")
 	os.WriteFile(cfg, []byte("[defaults]\n"), 0o644)
+	for i := 0; i+1 < len(files); i += 2 {
+		os.MkdirAll(filepath.Dir(filepath.Join(dir, files[i])), 0o755)
+		os.WriteFile(filepath.Join(dir, files[i]), []byte(files[i+1]), 0o644)
+	}
 	pbPath := filepath.Join(dir, "pb.yml")
 	os.WriteFile(pbPath, []byte(playbook), 0o644)
 
@@ -121,6 +125,9 @@ func diffPlay(t *testing.T, playbook string, args []string, o RunOptions) {
 	oout := out.String()
 	code := recap.Exit()
 
+	if diffRecap(string(aout)) == "" {
+		t.Fatalf("no recap from ansible-playbook:\n%s", aout)
+	}
 	if a, g := diffRecap(string(aout)), diffRecap(oout); a != g {
 		t.Errorf("recap:\nops play:\n%s\nansible-playbook:\n%s", g, a)
 	}
@@ -284,5 +291,58 @@ func TestDiffBlocks(t *testing.T) {
 `, nil, RunOptions{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) { diffPlay(t, tc.pb, tc.args, tc.o) })
+	}
+}
+
+func TestDiffIncludes(t *testing.T) {
+	files := []string{
+		"tasks/inc.yml", `- raw: touch {{ mark_dir }}/{{ inventory_hostname }}-inc-{{ v | default('none') }}
+- raw: "case {{ inventory_hostname }} in h2) exit 1;; esac"
+- import_tasks: nested.yml
+`,
+		"tasks/nested.yml", `- name: nested
+  raw: touch {{ mark_dir }}/{{ inventory_hostname }}-nested
+  tags: [n]
+`,
+		"other.yml", dhead + `  tasks:
+    - raw: touch {{ mark_dir }}/{{ inventory_hostname }}-other
+`,
+	}
+	for _, tc := range []struct {
+		name, pb string
+		args     []string
+		o        RunOptions
+	}{
+		{"import and include", dhead + `  tasks:
+    - raw: touch {{ mark_dir }}/{{ inventory_hostname }}-first
+    - include_tasks: tasks/inc.yml
+      when: inventory_hostname != 'h3'
+      vars:
+        v: included
+    - import_tasks: tasks/inc.yml
+      when: inventory_hostname != 'h4'
+      vars:
+        v: imported
+    - block:
+        - include_tasks: tasks/nested.yml
+      rescue:
+        - raw: touch {{ mark_dir }}/{{ inventory_hostname }}-never
+    - raw: touch {{ mark_dir }}/{{ inventory_hostname }}-last
+`, nil, RunOptions{}},
+		{"include in a rescue", dhead + `  tasks:
+    - block:
+        - raw: "case {{ inventory_hostname }} in h1|h5) exit 1;; esac"
+      rescue:
+        - include_tasks: tasks/nested.yml
+    - raw: touch {{ mark_dir }}/{{ inventory_hostname }}-after
+`, nil, RunOptions{}},
+		{"import_playbook", `- import_playbook: other.yml
+` + dhead + `  tasks:
+    - import_tasks: tasks/nested.yml
+- import_playbook: other.yml
+  tags: [n]
+`, []string{"-t", "n"}, RunOptions{Tags: []string{"n"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { diffPlay(t, tc.pb, tc.args, tc.o, files...) })
 	}
 }

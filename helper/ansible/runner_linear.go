@@ -1,6 +1,10 @@
 package ansible
 
-import "context"
+import (
+	"context"
+	"slices"
+	"strings"
+)
 
 // The linear strategy of ansible-core 2.14 (plugins/strategy/linear.py
 // run, with the result handling of StrategyBase._process_pending_results
@@ -76,7 +80,9 @@ func (r *runner) runBatch(ctx context.Context, play *Play, blocks []*Task, batch
 		}
 		aef := false
 		var failedHosts, unreachHosts []string
-		if task.Module == "meta" {
+		if task.Module == "include_tasks" {
+			r.includeTasks(it, play, task, run)
+		} else if task.Module == "meta" {
 			rest, ended := r.meta(play, task, run)
 			if task.FreeForm == "end_host" {
 				for _, h := range run {
@@ -262,4 +268,50 @@ func hostOrder(set map[string]bool, seen []string) []string {
 		}
 	}
 	return out
+}
+
+// includeTasks runs an include_tasks task: the hosts whose conditions
+// hold get the file's blocks after the include (PlayIterator.add_tasks),
+// and the lockstep gets its tasks.
+func (r *runner) includeTasks(it *playIterator, play *Play, t *Task, hosts []string) {
+	r.banner(t)
+	var included []string
+	for _, h := range hosts {
+		ok := true
+		if len(t.When) > 0 {
+			var err error
+			if ok, err = r.conds(t.When, r.taskVars(h, t)); err != nil {
+				var b strings.Builder
+				_, line := r.fail(h, t, &b, map[string]any{"failed": true, "msg": err.Error()})
+				r.printf("%s", line)
+				r.hostFailed(it, play, t, h, nil, map[string]bool{})
+				continue
+			}
+		}
+		r.mu.Lock()
+		s := r.stats(h)
+		if !ok {
+			s.Skipped++
+		} else {
+			s.Ok++
+		}
+		r.mu.Unlock()
+		if !ok {
+			r.printf("skipping: [%s]\n", h)
+			continue
+		}
+		included = append(included, h)
+	}
+	if len(included) == 0 {
+		return
+	}
+	r.printf("included: %s for %s\n", t.IncludePath, strings.Join(included, ", "))
+	blocks := filterBlocks(t.Include, func(x *Task) bool { return r.taskSelected(play, x) })
+	if len(blocks) == 0 {
+		return
+	}
+	for _, h := range included {
+		insertTasks(it.states[h], blocks)
+	}
+	it.allTasks = slices.Concat(it.allTasks[:it.cur], leafTasks(blocks), it.allTasks[it.cur:])
 }
