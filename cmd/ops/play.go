@@ -28,6 +28,7 @@ type playOptions struct {
 	listTasks      bool
 	syntaxCheck    bool
 	checkMode      bool
+	startAt        string
 	playbooks      []string
 }
 
@@ -45,18 +46,14 @@ func playFlagSet(o *playOptions) *pflag.FlagSet {
 	fs.BoolVar(&o.listTasks, "list-tasks", false, "list the tasks and do nothing")
 	fs.BoolVar(&o.syntaxCheck, "syntax-check", false, "check the playbooks and do nothing")
 	fs.BoolVarP(&o.checkMode, "check", "C", false, "check mode, as ansible-playbook's: raw and script are skipped (check_mode: false on a task runs it)")
+	fs.StringVar(&o.startAt, "start-at-task", "", "start the first batch at the task named `NAME` (a shell pattern, as ansible-playbook)")
 	declareRefused(fs)
 	for _, r := range []struct{ name, why string }{
 		{"step", "one task at a time is not implemented"},
-		{"start-at-task", "not implemented yet"},
 		{"flush-cache", "ops play gathers no facts"},
 		{"force-handlers", "handlers are not implemented"},
 	} {
-		if r.name == "start-at-task" {
-			fs.String(r.name, "", r.why)
-		} else {
-			fs.Bool(r.name, false, r.why)
-		}
+		fs.Bool(r.name, false, r.why)
 		fs.Lookup(r.name).Hidden = true
 	}
 	return fs
@@ -68,7 +65,7 @@ func parsePlayArgs(args []string) (playOptions, error) {
 	if err := o.parse("play", fs, args); err != nil {
 		return o, err
 	}
-	for _, n := range []string{"step", "start-at-task", "flush-cache", "force-handlers"} {
+	for _, n := range []string{"step", "flush-cache", "force-handlers"} {
 		if fs.Changed(n) {
 			return o, usagef("play: --%s is not implemented: %s (run it with ops remote-container ansible-playbook)", n, fs.Lookup(n).Usage)
 		}
@@ -150,6 +147,16 @@ func runPlay(ctx context.Context, d *deps, o playOptions) error {
 	if err != nil {
 		return err
 	}
+	if o.startAt != "" {
+		found := false
+		for _, pb := range pbs {
+			found = found || pb.StartAtMatches(o.startAt, o.tags, o.skipTags)
+		}
+		if !found {
+			// ansible-playbook would run nothing and say nothing.
+			return usagef("play: --start-at-task %q matches no task of the playbooks", o.startAt)
+		}
+	}
 	if o.syntaxCheck {
 		fmt.Fprintf(d.out, "\nplaybook: %s\n", strings.Join(o.playbooks, " "))
 		return nil
@@ -185,6 +192,7 @@ func runPlay(ctx context.Context, d *deps, o playOptions) error {
 		Forks: o.forks, Limit: limit, Tags: o.tags, SkipTags: o.skipTags, BecomeUser: o.becomeUser,
 		ExtraVars: ev, Out: d.out, Warn: d.err, ListHosts: o.listHosts, ListTasks: o.listTasks,
 		CommandTimeout: o.commandTimeout, ScriptBase: filepath.Dir(o.playbooks[0]), Fold: o.fold, Check: o.checkMode,
+		StartAtTask: o.startAt,
 	}
 	if o.asJSON {
 		// stdout carries data: one object per host per task; the

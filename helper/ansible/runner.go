@@ -72,6 +72,8 @@ type RunOptions struct {
 	// removes decide (the script never runs), ansible_check_mode is true;
 	// a task's or play's check_mode overrides it.
 	Check bool
+	// StartAtTask is --start-at-task: a task name or shell pattern.
+	StartAtTask string
 }
 
 // HostStats are one host's PLAY RECAP counts.
@@ -137,7 +139,8 @@ type runner struct {
 	// facts are each host's set_fact and registered variables, kept
 	// across plays (Ansible's non-persistent facts): above play vars,
 	// below extra vars.
-	facts map[string]map[string]any
+	facts       map[string]map[string]any
+	startAtDone bool // a batch started at --start-at-task
 	// failed and unreachable hosts do not run in later plays.
 	failed, unreachable map[string]bool
 }

@@ -346,3 +346,61 @@ func TestDiffIncludes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) { diffPlay(t, tc.pb, tc.args, tc.o, files...) })
 	}
 }
+
+func TestDiffStartAtTask(t *testing.T) {
+	pb := dhead + `  serial: 2
+  tasks:
+    - name: first
+      raw: touch {{ mark_dir }}/{{ inventory_hostname }}-first
+    - block:
+        - name: in the block
+          raw: "case {{ inventory_hostname }} in h1) exit 1;; esac; touch {{ mark_dir }}/{{ inventory_hostname }}-b"
+        - name: second in the block
+          raw: touch {{ mark_dir }}/{{ inventory_hostname }}-b2
+      rescue:
+        - name: rescue
+          raw: touch {{ mark_dir }}/{{ inventory_hostname }}-r
+    - name: last
+      raw: touch {{ mark_dir }}/{{ inventory_hostname }}-last
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: next play
+      raw: touch {{ mark_dir }}/{{ inventory_hostname }}-next
+`
+	for _, at := range []string{"in the block", "second*", "next play"} {
+		t.Run(at, func(t *testing.T) {
+			diffPlay(t, pb, []string{"--start-at-task", at}, RunOptions{StartAtTask: at})
+		})
+	}
+	p := writePlaybook(t, t.TempDir(), "pb.yml", pb)
+	loaded, err := LoadPlaybook(p, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Where ansible-playbook says "No matching task" (a rescue task is
+	// never met on the way).
+	for at, want := range map[string]bool{"rescue": false, "nothing": false, "last": true, "next*": true, "[fl]irst": true} {
+		if got := loaded.StartAtMatches(at, nil, nil); got != want {
+			t.Errorf("StartAtMatches(%q) = %v", at, got)
+		}
+	}
+	if loaded.StartAtMatches("last", []string{"x"}, nil) {
+		t.Errorf("StartAtMatches sees a task the tags leave out")
+	}
+}
+
+func TestFnmatch(t *testing.T) {
+	for _, c := range []struct {
+		name, pat string
+		want      bool
+	}{
+		{"restart web", "restart*", true}, {"restart web", "restart", false}, {"a/b", "a*", true},
+		{"x1", "x[0-9]", true}, {"xa", "x[!0-9]", true}, {"x1", "x[!0-9]", false}, {"x[", "x[", true},
+		{"a.b", "a?b", true}, {"a.b", "a.c", false},
+	} {
+		if got := fnmatch(c.name, c.pat); got != c.want {
+			t.Errorf("fnmatch(%q, %q) = %v", c.name, c.pat, got)
+		}
+	}
+}

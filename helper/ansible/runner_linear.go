@@ -55,6 +55,9 @@ func (r *runner) batches(ctx context.Context, play *Play, name string, bs [][]st
 // strategy.
 func (r *runner) runBatch(ctx context.Context, play *Play, blocks []*Task, batch []string) (result int, endPlay bool, err error) {
 	it := newPlayIterator(blocks, batch)
+	if r.o.StartAtTask != "" && !r.startAtDone && it.startAt(batch, r.o.StartAtTask) {
+		r.startAtDone = true
+	}
 	// Hosts failed in earlier plays stay failed; the TQM's list then
 	// holds this run's failures.
 	for _, h := range hostOrder(r.failed, r.recap.Hosts) {
