@@ -88,6 +88,11 @@ play "$work/play1.yml" 1
 measure "ops play -f 1000, 3 raw tasks" "$N" bin/ops play -f 1000 -i "$inv" "$work/play3.yml"
 measure "ops play -f 1000, 1 raw task" "$N" bin/ops play -f 1000 -i "$inv" "$work/play1.yml"
 measure "ops exec -f 1000 (beside ops play)" "$N" bin/ops exec -f 1000 -i "$inv" all -- uptime
+# The rolling-restart example (serial 10%, a block with rescue, an until
+# health check): ten batches of 100 hosts, and of 20 for ansible-playbook.
+measure "ops play -f 1000, rolling-restart.yml" "$N" bin/ops play -f 1000 -i "$inv" -e state_dir=/tmp playbooks/rolling-restart.yml
+measure "ansible-playbook -f 50, rolling-restart.yml" 200 env ANSIBLE_SSH_ARGS='-o ControlMaster=auto -o ControlPersist=60s -o UserKnownHostsFile=/dev/null' \
+  ANSIBLE_LOCAL_TEMP="$work/ansible" ansible-playbook -f 50 -i "$inv" -l 'fleet[0:199]' -e state_dir=/tmp playbooks/rolling-restart.yml
 measure "ansible-playbook -f 50, 3 raw tasks" 200 env ANSIBLE_SSH_ARGS='-o ControlMaster=auto -o ControlPersist=60s -o UserKnownHostsFile=/dev/null' \
   ANSIBLE_LOCAL_TEMP="$work/ansible" ansible-playbook -f 50 -i "$inv" -l 'fleet[0:199]' "$work/play3.yml"
 measure "parallel-ssh -p $C" "$N" parallel-ssh -p "$C" -h "$work/f$N/pssh-hosts" -t 120 -i \

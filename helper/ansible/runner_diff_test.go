@@ -404,3 +404,16 @@ func TestFnmatch(t *testing.T) {
 		}
 	}
 }
+
+// The rolling-restart example of playbooks/, one host broken: it is put
+// back and counted failed, and the rollout stops after its batch.
+func TestDiffRollingRestart(t *testing.T) {
+	b, err := os.ReadFile("../../playbooks/rolling-restart.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb := strings.ReplaceAll(string(b), "state_dir: /var/tmp/ops-rolling", "state_dir: \"{{ mark_dir }}\"")
+	// h3 is broken: a marker the health check sees, made by a first play.
+	pb = dhead + "  tasks:\n    - raw: touch {{ mark_dir }}/h3.broken\n      run_once: true\n" + pb
+	diffPlay(t, pb, nil, RunOptions{})
+}
