@@ -160,6 +160,36 @@ var diffPlaybooks = map[string]string{
       args:
         removes: "{{ mark_dir }}/{{ inventory_hostname }}-forced-True"
 `,
+	"blocks.yml": `- name: blocks
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: a block
+      block:
+        - name: fails on two hosts
+          raw: "case {{ inventory_hostname }} in lab03|lab07) exit 3;; esac; touch {{ mark_dir }}/{{ inventory_hostname }}-one"
+        - name: as root in the block
+          raw: touch {{ mark_dir }}/{{ inventory_hostname }}-root
+          become: true
+      rescue:
+        - name: rescued
+          raw: touch {{ mark_dir }}/{{ inventory_hostname }}-rescued-{{ ansible_failed_result.rc }}-{{ ansible_failed_task.name | length }}
+        - name: fails in the rescue on one host
+          raw: "case {{ inventory_hostname }} in lab07) exit 1;; esac"
+      always:
+        - raw: touch {{ mark_dir }}/{{ inventory_hostname }}-always
+    - include_tasks: inc.yml
+      when: inventory_hostname != 'lab02'
+    - import_tasks: inc.yml
+      vars:
+        from: imported
+    - block:
+        - raw: "case {{ inventory_hostname }} in lab09) exit 1;; esac; touch {{ mark_dir }}/{{ inventory_hostname }}-last"
+      any_errors_fatal: true
+    - raw: touch {{ mark_dir }}/never
+`,
+	"inc.yml": `- raw: touch {{ mark_dir }}/{{ inventory_hostname }}-inc-{{ from | default('included') }}
+`,
 	"serial.yml": `- name: rolling
   hosts: all
   gather_facts: false
@@ -222,22 +252,37 @@ func TestPlayMatchesAnsiblePlaybook(t *testing.T) {
 	root := "/var/tmp/ops-play-diff"
 	os.RemoveAll(root)
 	t.Cleanup(func() { os.RemoveAll(root) })
+	rolling, err := os.ReadFile("../playbooks/rolling-restart.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "rolling-restart.yml"), rolling, 0o644)
 	for _, tc := range []struct {
 		name  string
 		args  []string
 		check bool // needs ops play -C
+		setup func(markDir string)
 	}{
-		{"core", []string{"core.yml"}, false},
-		{"tags", []string{"-t", "deploy", "core.yml"}, false},
-		{"serial", []string{"serial.yml"}, false},
+		{"core", []string{"core.yml"}, false, nil},
+		{"tags", []string{"-t", "deploy", "core.yml"}, false, nil},
+		{"serial", []string{"serial.yml"}, false, nil},
 		// until, run_once, set_fact and when on it, assert, meta
 		// end_host/noop/end_play, task vars.
-		{"part2", []string{"part2.yml"}, false},
+		{"part2", []string{"part2.yml"}, false, nil},
 		// A failed run_once task ends the playbook.
-		{"runonce", []string{"runonce.yml"}, false},
+		{"runonce", []string{"runonce.yml"}, false, nil},
 		// ansible-playbook -C: raw and script skipped, check_mode: false,
 		// creates/removes checked on the host.
-		{"check", []string{"-C", "check.yml"}, true},
+		{"check", []string{"-C", "check.yml"}, true, nil},
+		// block/rescue/always, ansible_failed_*, include_tasks,
+		// import_tasks, any_errors_fatal on a block.
+		{"blocks", []string{"blocks.yml"}, false, nil},
+		{"start-at-task", []string{"--start-at-task", "as root*", "blocks.yml"}, false, nil},
+		// The example of playbooks/: lab05 does not come back healthy,
+		// is put back, and the rollout stops after its batch.
+		{"rolling-restart", []string{"-e", "state_dir={{ mark_dir }}", "rolling-restart.yml"}, false, func(markDir string) {
+			os.WriteFile(filepath.Join(markDir, "lab05.broken"), nil, 0o644)
+		}},
 	} {
 		if tc.check {
 			probe := exec.Command(filepath.Join(os.Getenv("OPS_BIN"), "ops"), "play", "-C", "--syntax-check", "check.yml")
@@ -255,6 +300,9 @@ func TestPlayMatchesAnsiblePlaybook(t *testing.T) {
 			os.Chmod(markDir, 0o1777)
 			os.Chmod(filepath.Dir(markDir), 0o755)
 			os.Chmod(root, 0o755)
+			if tc.setup != nil {
+				tc.setup(markDir)
+			}
 			var cmd *exec.Cmd
 			args := append([]string{"-i", st.InventoryPath(), "-e", "mark_dir=" + markDir}, tc.args...)
 			if tool == "ansible" {
