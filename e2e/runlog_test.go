@@ -369,3 +369,37 @@ func TestRunLogOfContainerRuns(t *testing.T) {
 		t.Errorf("local-container entry (exit %d):\n%s", code, entry)
 	}
 }
+
+// Ten runs in a row with the log remote down, then one with it up: every
+// entry reaches the remote, in the order the runs happened, none twice.
+func TestRunLogTenRunsDownThenUp(t *testing.T) {
+	url, bare := bareRemote(t, "runlog-downup")
+	dir := filepath.Join(t.TempDir(), "log")
+	t.Cleanup(func() { waitForPushers(t, dir) }) // before the directory goes
+	down := "ssh://" + lab.OpUser + "@127.0.0.1:9/nowhere.git"
+	envDown := labEnv(t, "OPS_LOG_DIR="+dir, "OPS_LOG_REMOTE="+down, "OPS_LOG_PROJECT=du")
+	for i := 0; i < 10; i++ {
+		if _, stderr, code := opsCmd(t, envDown, "remote", "echo run-"+strconv.Itoa(i)); code != 0 {
+			t.Fatalf("run %d with the remote down: exit %d, %q", i, code, stderr)
+		}
+	}
+	waitForPushers(t, dir)
+	if n := remoteCount(bare, "du"); n != 0 {
+		t.Fatalf("the remote was down, yet has %d commits", n)
+	}
+	envUp := labEnv(t, "OPS_LOG_DIR="+dir, "OPS_LOG_REMOTE="+url, "OPS_LOG_PROJECT=du")
+	if _, stderr, code := opsCmd(t, envUp, "remote", "echo run-10"); code != 0 {
+		t.Fatalf("run with the remote up: exit %d, %q", code, stderr)
+	}
+	waitRemote(t, bare, "du", 11)
+	waitForPushers(t, dir)
+	subjects := strings.Fields(strings.ReplaceAll(gitOut(t, bare, "log", "--reverse", "--format=%s", "du"), "ops remote echo ", ""))
+	var want []string
+	for i := 0; i <= 10; i++ {
+		want = append(want, "run-"+strconv.Itoa(i))
+	}
+	if strings.Join(subjects, " ") != strings.Join(want, " ") {
+		t.Errorf("the remote's entries, oldest first:\n%v\nwant\n%v", subjects, want)
+	}
+	gitOut(t, bare, "fsck", "--strict")
+}

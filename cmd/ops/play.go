@@ -88,13 +88,16 @@ Examples:
    ops play -i inventory/ -bK playbooks/example.yml
    ops play -l web -t deploy -e version=1.2 site.yml
    ops play --list-tasks site.yml
+   ops play -i inventory/ --start-at-task 'restart*' playbooks/rolling-restart.yml
 
 Flags (short ones bundle as Ansible's: -bK, -f50, -uroot):
 ` + flagHelp(playFlagSet(&o)) + `
-The subset: raw, script, debug, fail, set_fact, assert, meta (noop, end_host, end_play); when,
-register, changed_when, failed_when, ignore_errors, loop, until/retries/delay, run_once, vars,
-tags, become, check_mode, environment (ignored on raw, as Ansible); plays with hosts, vars,
-vars_files, serial, max_fail_percentage, any_errors_fatal, gather_facts: false; -C. Anything else
+The subset: raw, script, debug, fail, set_fact, assert, pause, wait_for_connection, meta (noop,
+end_host, end_play); block/rescue/always, import_tasks, include_tasks, import_playbook; when,
+register, changed_when, failed_when, ignore_errors, ignore_unreachable, loop, with_items,
+loop_control, until/retries/delay, run_once, any_errors_fatal, vars, tags, become, check_mode,
+environment (ignored on raw, as Ansible); plays with hosts, vars, vars_files, serial,
+max_fail_percentage, any_errors_fatal, gather_facts: false; -C, --start-at-task. Anything else
 is refused before anything runs (exit 3): run it with ops remote-container ansible-playbook.
 Exit: as ansible-playbook: 0 ok, 2 some host failed, 4 some unreachable; 3 a refused construct;
       2 for a usage mistake; 130 interrupted (143 SIGTERM, 129 SIGHUP).`,
