@@ -182,13 +182,13 @@ var diffPlaybooks = map[string]string{
       when: inventory_hostname != 'lab02'
     - import_tasks: inc.yml
       vars:
-        from: imported
+        origin: imported
     - block:
         - raw: "case {{ inventory_hostname }} in lab09) exit 1;; esac; touch {{ mark_dir }}/{{ inventory_hostname }}-last"
       any_errors_fatal: true
     - raw: touch {{ mark_dir }}/never
 `,
-	"inc.yml": `- raw: touch {{ mark_dir }}/{{ inventory_hostname }}-inc-{{ from | default('included') }}
+	"inc.yml": `- raw: touch {{ mark_dir }}/{{ inventory_hostname }}-inc-{{ origin | default('included') }}
 `,
 	"serial.yml": `- name: rolling
   hosts: all

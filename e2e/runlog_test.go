@@ -393,7 +393,11 @@ func TestRunLogTenRunsDownThenUp(t *testing.T) {
 	}
 	waitRemote(t, bare, "du", 11)
 	waitForPushers(t, dir)
-	subjects := strings.Fields(strings.ReplaceAll(gitOut(t, bare, "log", "--reverse", "--format=%s", "du"), "ops remote echo ", ""))
+	var subjects []string // "…/ops remote echo run-N": the last word
+	for _, l := range strings.Split(strings.TrimSpace(gitOut(t, bare, "log", "--reverse", "--format=%s", "du")), "\n") {
+		f := strings.Fields(l)
+		subjects = append(subjects, f[len(f)-1])
+	}
 	var want []string
 	for i := 0; i <= 10; i++ {
 		want = append(want, "run-"+strconv.Itoa(i))

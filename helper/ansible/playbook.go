@@ -343,7 +343,18 @@ var (
 	}
 )
 
-var pyIdentifier = regexp.MustCompile(`^[\p{L}_][\p{L}\p{N}_]*$`)
+// pyIdentifier and pyKeywords are ansible.utils.vars.isidentifier: an
+// ASCII Python identifier that is not a keyword.
+var pyIdentifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+var pyKeywords = map[string]bool{"False": true, "None": true, "True": true, "and": true, "as": true,
+	"assert": true, "async": true, "await": true, "break": true, "class": true, "continue": true,
+	"def": true, "del": true, "elif": true, "else": true, "except": true, "finally": true, "for": true,
+	"from": true, "global": true, "if": true, "import": true, "in": true, "is": true, "lambda": true,
+	"nonlocal": true, "not": true, "or": true, "pass": true, "raise": true, "return": true, "try": true,
+	"while": true, "with": true, "yield": true}
+
+func isIdentifier(s string) bool { return pyIdentifier.MatchString(s) && !pyKeywords[s] }
 
 func (l *pbLoader) play(n *yaml.Node) (*Play, error) {
 	for n.Kind == yaml.AliasNode {
@@ -585,7 +596,7 @@ func (l *pbLoader) vars(n *yaml.Node, what string) (map[string]any, error) {
 	out := map[string]any{}
 	add := func(m map[string]any) error {
 		for k, x := range m {
-			if !pyIdentifier.MatchString(k) {
+			if !isIdentifier(k) {
 				return l.syntax(n, "Invalid variable name in vars specified for %s: '%s' is not a valid variable name", what, k)
 			}
 			out[k] = x

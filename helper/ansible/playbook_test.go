@@ -380,6 +380,8 @@ func TestLoadPlaybookSyntaxErrors(t *testing.T) {
 		{"- hosts: all\n  gather_facts: false\n  tasks:\n    - include_tasks: nowhere.yml\n", 4, "Could not find or access"},
 		{"- hosts: all\n  gather_facts: false\n  tasks:\n    - block:\n        - raw: x\n      register: r\n", 4, "'register' is not a valid attribute for a Block"},
 		{"- hosts: all\n  gather_facts: false\n  tasks:\n    - block: 3\n", 4, "A malformed block"},
+		{"- hosts: all\n  gather_facts: false\n  tasks:\n    - raw: x\n      vars:\n        from: 1\n", 6, "'from' is not a valid variable name"},
+		{"- hosts: all\n  gather_facts: false\n  vars:\n    caf\u00e9: 1\n", 4, "is not a valid variable name"},
 	}
 	dir := t.TempDir()
 	for i, c := range cases {

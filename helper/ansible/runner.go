@@ -861,7 +861,7 @@ func (r *runner) setFact(t *Task, vars map[string]any) (map[string]any, bool) {
 			return map[string]any{"failed": true, "msg": err.Error()}, true
 		}
 		name := pyStr(kv)
-		if !pyIdentifier.MatchString(name) {
+		if !isIdentifier(name) {
 			return map[string]any{"failed": true, "msg": fmt.Sprintf("The variable name '%s' is not valid. Variables must start with a letter or underscore character, and contain only letters, numbers and underscores.", name)}, true
 		}
 		x, err := r.t.RenderValue(v, vars)
