@@ -9,10 +9,15 @@ LAB      := $(BIN)/ops-lab --dir $(LAB_DIR)
 OPS      := $(BIN)/ops
 LABENV   = eval "$$($(LAB) env)"
 
-.PHONY: deps man bench build push deploy check setup inventory remote-test-run local-test-run bin lab-up lab-down lab-env lab-status demo test unit e2e lab-down-test vet fmt
+.PHONY: deps man bench build push deploy check setup inventory remote-test-run local-test-run bin lab-up lab-down lab-env lab-status demo test unit e2e lab-down-test vet fmt release
 
 bin:
 	@$(GO) build -o $(BIN)/ ./cmd/...
+
+# Versioned archives and checksums in dist/ (from a tag; SNAPSHOT=1 from
+# any commit). Not part of make test.
+release:
+	@scripts/release.sh $(if $(SNAPSHOT),--snapshot)
 
 ## The image and the operation server (the original Makefile's targets, through ops).
 build: bin

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make bench: ops exec, ansible -m raw and parallel-ssh on the same simulated
+# make bench: ops exec, ops play, ansible -m raw and parallel-ssh on the same simulated
 # fleet (one Go SSH server answering on N loopback addresses, no forks), in
 # one run. Prints wall time, client CPU per host, peak RSS and the server's
 # CPU apart (both share the machine's cores).
@@ -37,6 +37,8 @@ hz=$(getconf CLK_TCK)
 printf '%-42s %8s %10s %14s %10s %12s\n' client hosts wall_s cpu_ms_per_host rss_MB server_cpu_s
 measure() { # label n command...
   local label=$1 n=$2; shift 2
+  # ONLY=WORD measures only the lines whose label holds WORD.
+  [[ -z "${ONLY:-}" || "$label" == *"$ONLY"* ]] || return 0
   local before after
   before=$(ticks "$fleet")
   /usr/bin/time -f '%e %U %S %M' -o "$work/time" "$@" > "$work/out" 2> "$work/err" || true
