@@ -122,6 +122,30 @@ var diffPlaybooks = map[string]string{
   tasks:
     - raw: touch {{ mark_dir }}/{{ inventory_hostname }}-next
 `,
+	"loops.yml": `- name: loops, pause and wait_for_connection
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: with_items, become
+      raw: touch {{ mark_dir }}/{{ inventory_hostname }}-{{ item }}-$(id -un)
+      with_items: [a, [b, c]]
+      become: true
+    - name: loop_control
+      raw: "touch {{ mark_dir }}/{{ inventory_hostname }}-{{ svc.name }}-{{ i }}-{{ ansible_loop.revindex }}"
+      loop: [{name: web}, {name: db}]
+      loop_control: {loop_var: svc, index_var: i, label: "{{ svc.name }}", extended: true}
+      register: looped
+    - name: a failing item
+      raw: "test {{ item }} != {{ inventory_hostname }}"
+      loop: [lab03, lab04]
+      when: looped.results[1].i == 1
+    - name: pause once
+      pause: seconds=1
+    - name: wait for the connection
+      wait_for_connection: {timeout: 30}
+      register: w
+    - raw: touch {{ mark_dir }}/{{ inventory_hostname }}-waited-{{ w.failed }}
+`,
 	"runonce.yml": `- name: a failed run_once task
   hosts: all
   gather_facts: false
@@ -278,6 +302,8 @@ func TestPlayMatchesAnsiblePlaybook(t *testing.T) {
 		// import_tasks, any_errors_fatal on a block.
 		{"blocks", []string{"blocks.yml"}, false, nil},
 		{"start-at-task", []string{"--start-at-task", "as root*", "blocks.yml"}, false, nil},
+		// with_items, loop_control, pause, wait_for_connection.
+		{"loops", []string{"loops.yml"}, false, nil},
 		// The example of playbooks/: lab05 does not come back healthy,
 		// is put back, and the rollout stops after its batch.
 		{"rolling-restart", []string{"-e", "state_dir={{ mark_dir }}", "rolling-restart.yml"}, false, func(markDir string) {

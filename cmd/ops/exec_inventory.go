@@ -200,10 +200,16 @@ func (d *deps) targets(inv *ansible.Inventory, hosts []string, o execOptions, ac
 }
 
 // becomePassword asks once, on stderr, and reads the answer from the
-// terminal (not echoed) or a line of stdin. An interrupt ends the wait and
-// gives the terminal back as it was.
+// terminal (not echoed) or a line of stdin.
 func (d *deps) becomePassword(ctx context.Context) (string, error) {
 	fmt.Fprint(d.err, "BECOME password: ")
+	return d.answer(ctx, false, "-K: no become password on stdin (and it is no terminal)")
+}
+
+// answer reads a line from the terminal (echoed or not) or, when stdin
+// is no terminal, from stdin; none there is a usage error saying none.
+// An interrupt ends the wait and gives the terminal back as it was.
+func (d *deps) answer(ctx context.Context, echo bool, none string) (string, error) {
 	type answer struct {
 		pw  string
 		err error
@@ -215,21 +221,21 @@ func (d *deps) becomePassword(ctx context.Context) (string, error) {
 		saved, _ = term.GetState(fd)
 	}
 	go func() {
-		if isTerm {
+		if isTerm && !echo {
 			b, err := term.ReadPassword(fd)
 			got <- answer{string(b), err}
 			return
 		}
 		line, err := bufio.NewReader(d.in).ReadString('\n')
 		if err != nil && line == "" {
-			got <- answer{"", usagef("-K: no become password on stdin (and it is no terminal)")}
+			got <- answer{"", usagef("%s", none)}
 			return
 		}
 		got <- answer{strings.TrimRight(line, "\r\n"), nil}
 	}()
 	select {
 	case a := <-got:
-		if isTerm {
+		if isTerm && !echo {
 			fmt.Fprintln(d.err)
 		}
 		return a.pw, a.err

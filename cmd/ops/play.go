@@ -160,6 +160,14 @@ func runPlay(ctx context.Context, d *deps, o playOptions) error {
 			return usagef("play: --start-at-task %q matches no task of the playbooks", o.startAt)
 		}
 	}
+	_, atTerminal := d.stdinTerminal()
+	if !atTerminal && !o.syntaxCheck && !o.listTasks && !o.listHosts {
+		for _, pb := range pbs {
+			if ts := pb.Prompts(); len(ts) > 0 {
+				return usagef("play: %s:%d: this pause waits for an answer at a terminal, and stdin is none (give it seconds or minutes and no prompt, or run at a terminal)", ts[0].File, ts[0].Line)
+			}
+		}
+	}
 	if o.syntaxCheck {
 		fmt.Fprintf(d.out, "\nplaybook: %s\n", strings.Join(o.playbooks, " "))
 		return nil
@@ -196,6 +204,11 @@ func runPlay(ctx context.Context, d *deps, o playOptions) error {
 		ExtraVars: ev, Out: d.out, Warn: d.err, ListHosts: o.listHosts, ListTasks: o.listTasks,
 		CommandTimeout: o.commandTimeout, ScriptBase: filepath.Dir(o.playbooks[0]), Fold: o.fold, Check: o.checkMode,
 		StartAtTask: o.startAt,
+	}
+	if atTerminal {
+		ro.Prompt = func(ctx context.Context, _ string, echo bool) (string, error) {
+			return d.answer(ctx, echo, "pause: no answer on stdin")
+		}
 	}
 	if o.asJSON {
 		// stdout carries data: one object per host per task; the
@@ -321,6 +334,18 @@ func (p *poolExecutor) Exec(ctx context.Context, host string, c ansible.ExecRequ
 		out.Stopped = r.Status == fanout.TimedOut || r.Status == fanout.Interrupted
 	}
 	return out
+}
+
+// Redial drops the host's kept connection (wait_for_connection).
+func (p *poolExecutor) Redial(host, user string) {
+	t, ok := p.targets[host]
+	if !ok {
+		return
+	}
+	if user != "" {
+		t.User = user
+	}
+	p.pool.Forget(t)
 }
 
 // recapHosts are the run log's per-host results: as a PLAY RECAP reads.

@@ -20,6 +20,7 @@ func TestPlayRefusals(t *testing.T) {
 	shell := write("shell.yml", "- hosts: all\n  gather_facts: false\n  tasks:\n    - shell: uptime\n")
 	facts := write("facts.yml", "- hosts: all\n  tasks:\n    - raw: uptime\n")
 	yerr := write("yerr.yml", "- hosts: all\n  tasks: [\n")
+	prompt := write("prompt.yml", "- hosts: all\n  gather_facts: false\n  tasks:\n    - raw: uptime\n    - pause:\n        prompt: Go on?\n")
 	ok := write("ok.yml", "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: one\n      raw: uptime\n      tags: [t]\n")
 	t.Setenv("OPS_LOG_ENABLED", "false")
 	t.Setenv("HOME", t.TempDir())
@@ -36,6 +37,7 @@ func TestPlayRefusals(t *testing.T) {
 		{[]string{"play", "-D", ok}, 2, "-D/--diff is not implemented"},
 		{[]string{"play", "-C", "--list-tasks", ok}, 0, "one\tTAGS: [t]"},
 		{[]string{"play"}, 2, "play needs a playbook"},
+		{[]string{"play", "-i", "h1,", prompt}, 2, "prompt.yml:5: this pause waits for an answer at a terminal"},
 		{[]string{"play", "--list-tasks", "-t", "t", ok}, 0, "one\tTAGS: [t]"},
 	} {
 		code, out, errs := runArgs(context.Background(), t, tc.args...)

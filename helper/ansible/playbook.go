@@ -76,9 +76,13 @@ type Task struct {
 	FailedWhen   []string // nil when absent
 	IgnoreErrors any      // nil, a bool or a template string
 	Loop         any      // nil, a list or a template string
-	Tags         []string
-	Environment  any // as written (ignored on raw, with Ansible's warning)
-	Timeout      int
+	// LoopWith is the lookup of a with_ loop ("items"), "" for loop.
+	LoopWith string
+	// LoopControl is the task's loop_control (nil: none written).
+	LoopControl *LoopControl
+	Tags        []string
+	Environment any // as written (ignored on raw, with Ansible's warning)
+	Timeout     int
 	// Until are the until conditions (nil: no retries); Retries is the
 	// retries keyword (nil when written null: Ansible's 3 attempts),
 	// Delay the seconds between attempts.
@@ -773,30 +777,29 @@ func (l *pbLoader) conditions(n *yaml.Node) ([]string, error) {
 // Task keywords: honoured, refused (valid Ansible outside the subset).
 var (
 	taskRefused = map[string]string{
-		"delegate_to":        "delegation",
-		"delegate_facts":     "delegation",
-		"local_action":       "delegation",
-		"loop_control":       "loop_control",
-		"notify":             "handlers",
-		"listen":             "handlers",
-		"diff":               "diff mode",
-		"async":              "async tasks",
-		"poll":               "async tasks",
-		"connection":         "connections other than ssh",
-		"port":               "a task-level port",
-		"remote_user":        "a task-level remote_user",
-		"no_log":             "no_log",
-		"throttle":           "throttle",
-		"ignore_unreachable": "ignore_unreachable",
-		"debugger":           "the task debugger",
-		"module_defaults":    "module_defaults",
-		"collections":        "collections",
-		"become_method":      "become methods other than sudo",
-		"become_flags":       "become_flags",
-		"become_exe":         "become_exe",
+		"delegate_to":     "delegation",
+		"delegate_facts":  "delegation",
+		"local_action":    "delegation",
+		"notify":          "handlers",
+		"listen":          "handlers",
+		"diff":            "diff mode",
+		"async":           "async tasks",
+		"poll":            "async tasks",
+		"connection":      "connections other than ssh",
+		"port":            "a task-level port",
+		"remote_user":     "a task-level remote_user",
+		"no_log":          "no_log",
+		"throttle":        "throttle",
+		"debugger":        "the task debugger",
+		"module_defaults": "module_defaults",
+		"collections":     "collections",
+		"become_method":   "become methods other than sudo",
+		"become_flags":    "become_flags",
+		"become_exe":      "become_exe",
 	}
 	supportedModules = map[string]bool{"raw": true, "script": true, "debug": true, "fail": true,
-		"set_fact": true, "assert": true, "meta": true, "import_tasks": true, "include_tasks": true}
+		"set_fact": true, "assert": true, "meta": true, "import_tasks": true, "include_tasks": true,
+		"pause": true, "wait_for_connection": true}
 	// metaActions are the meta tasks ops play runs; validMeta the others
 	// ansible-core 2.14 knows.
 	metaActions = map[string]bool{"noop": true, "end_host": true, "end_play": true}
@@ -811,7 +814,7 @@ var (
 	freeFormModules = map[string]bool{"command": true, "win_command": true, "shell": true, "win_shell": true, "script": true, "raw": true}
 )
 
-const modulesOnly = "ops play runs raw, script, debug, fail, set_fact, assert and meta (noop, end_host, end_play) tasks only"
+const modulesOnly = "ops play runs raw, script, debug, fail, set_fact, assert, pause, wait_for_connection and meta (noop, end_host, end_play) tasks only"
 
 // shortModule drops the ansible.builtin. / ansible.legacy. prefix.
 func shortModule(name string) string {
@@ -827,7 +830,8 @@ func isTaskKeyword(k string) bool {
 	switch k {
 	case "name", "when", "register", "changed_when", "failed_when", "ignore_errors", "loop", "tags",
 		"environment", "timeout", "become", "become_user", "args", "action",
-		"until", "retries", "delay", "run_once", "vars", "check_mode", "any_errors_fatal", "ignore_unreachable":
+		"until", "retries", "delay", "run_once", "vars", "check_mode", "any_errors_fatal", "ignore_unreachable",
+		"loop_control":
 		return true
 	}
 	_, refused := taskRefused[k]
@@ -859,7 +863,9 @@ func (l *pbLoader) task(n *yaml.Node) (*Task, error) {
 		case e.key == "args":
 			argsEntry = e
 		case strings.HasPrefix(e.key, "with_"):
-			return nil, l.refuse(e.k, e.key, "ops play does not implement with_* loops: use loop")
+			if e.key != "with_items" {
+				return nil, l.refuse(e.k, e.key, "ops play implements with_items only of the with_* loops: use loop")
+			}
 		case isTaskKeyword(e.key):
 		default:
 			if modEntry != nil || actionEntry != nil {
@@ -905,6 +911,9 @@ func (l *pbLoader) task(n *yaml.Node) (*Task, error) {
 				return nil, err
 			}
 		case "loop":
+			if t.LoopWith != "" {
+				return nil, l.refuse(e.k, "loop after with_items", "write one of them")
+			}
 			v, err := l.value(e.v)
 			if err != nil {
 				return nil, err
@@ -920,6 +929,22 @@ func (l *pbLoader) task(n *yaml.Node) (*Task, error) {
 				t.Loop = v
 			default:
 				return nil, l.syntax(e.v, "Invalid data passed to 'loop', it requires a list, got this instead: %s", pyStr(v))
+			}
+		case "with_items":
+			if t.Loop != nil {
+				return nil, l.syntax(e.k, "duplicate loop in task: items")
+			}
+			v, err := l.value(e.v)
+			if err != nil {
+				return nil, err
+			}
+			if v == nil {
+				return nil, l.syntax(e.k, "you must specify a value when using with_items")
+			}
+			t.Loop, t.LoopWith = v, "items"
+		case "loop_control":
+			if t.LoopControl, err = l.loopControl(e.v); err != nil {
+				return nil, err
 			}
 		case "until":
 			if t.Until, err = l.conditions(e.v); err != nil {
@@ -1162,6 +1187,16 @@ func (l *pbLoader) module(t *Task, n *yaml.Node, modEntry, actionEntry, argsEntr
 		if _, ok := final["that"]; !ok {
 			return l.syntax(at, "conditional required in \"that\" string")
 		}
+	case "pause":
+		allowed = []string{"minutes", "seconds", "prompt", "echo"}
+		if err := l.pauseArgs(at, t, final); err != nil {
+			return err
+		}
+	case "wait_for_connection":
+		allowed = []string{"connect_timeout", "delay", "sleep", "timeout"}
+		if err := l.waitArgs(at, final); err != nil {
+			return err
+		}
 	case "set_fact":
 		if t.FreeForm != "" {
 			return l.refuse(at, "set_fact with a free form", "write key: value pairs")
@@ -1186,7 +1221,7 @@ func (l *pbLoader) module(t *Task, n *yaml.Node, modEntry, actionEntry, argsEntr
 		if slices.Contains(allowed, k) {
 			continue
 		}
-		if short == "debug" || short == "fail" || short == "assert" || short == "meta" {
+		if short == "debug" || short == "fail" || short == "assert" || short == "meta" || short == "pause" || short == "wait_for_connection" {
 			return l.syntax(at, "Invalid options for %s: %s", short, k)
 		}
 		return l.refuse(at, fmt.Sprintf("%s's argument %s", short, k), "ops play passes "+strings.Join(allowed, ", ")+" only")
@@ -1223,7 +1258,7 @@ func (l *pbLoader) intKeyword(e entry, v any) (n int, isNull bool, err error) {
 func (l *pbLoader) metaTask(t *Task, es []entry) error {
 	for _, e := range es {
 		switch e.key {
-		case "loop", "register", "until", "run_once", "ignore_errors", "changed_when", "failed_when":
+		case "loop", "with_items", "loop_control", "register", "until", "run_once", "ignore_errors", "changed_when", "failed_when":
 			return l.refuse(e.k, e.key+" on a meta task", "ops play runs meta tasks with name, when, tags and vars only")
 		}
 	}

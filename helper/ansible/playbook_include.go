@@ -74,7 +74,7 @@ func (l *pbLoader) include(t *Task, es []entry) error {
 	at := &yaml.Node{Line: t.Line}
 	for _, e := range es {
 		switch e.key {
-		case "loop", "loop_control":
+		case "loop", "loop_control", "with_items":
 			if t.Module == "import_tasks" {
 				return l.syntax(e.k, "You cannot use loops on 'import_tasks' statements. You should use 'include_tasks' instead.")
 			}

@@ -293,7 +293,7 @@ func TestLoadPlaybookRefuses(t *testing.T) {
 		construct string
 		why       string
 	}{
-		{head + "    - shell: echo\n", 4, "module shell", "raw, script, debug, fail, set_fact, assert and meta"},
+		{head + "    - shell: echo\n", 4, "module shell", "raw, script, debug, fail, set_fact, assert, pause, wait_for_connection and meta"},
 		{head + "    - ansible.builtin.command: echo\n", 4, "module ansible.builtin.command", ""},
 		{head + "    - name: x\n      copy: {src: a, dest: b}\n", 5, "module copy", ""},
 		{head + "    - template: src=a dest=b\n", 4, "module template", ""},
@@ -310,8 +310,11 @@ func TestLoadPlaybookRefuses(t *testing.T) {
 		{head + "    - set_fact: a=1 b\n", 4, "set_fact with a free form", ""},
 		{head + "    - assert:\n        that: x is version('1', '>')\n", 5, "the test version", ""},
 		{head + "    - raw: x\n      until: x is version('1', '>')\n", 5, "the test version", ""},
-		{head + "    - raw: x\n      with_items: [1]\n", 5, "with_items", "loop"},
-		{head + "    - raw: x\n      loop: [1]\n      loop_control: {label: a}\n", 6, "loop_control", ""},
+		{head + "    - raw: x\n      with_dict: {a: 1}\n", 5, "with_dict", "with_items only"},
+		{head + "    - raw: x\n      with_items: [1]\n      loop: [2]\n", 6, "loop after with_items", ""},
+		{head + "    - raw: x\n      loop: [1]\n      loop_control: {loop_var: \"{{ v }}\"}\n", 6, "a templated loop_control.loop_var", ""},
+		{head + "    - include_tasks: x.yml\n      with_items: [1]\n", 5, "a loop on include_tasks", ""},
+		{head + "    - pause: seconds=1\n      loop: [1]\n      register: p\n      delegate_to: x\n", 7, "delegate_to", ""},
 		{head + "    - raw: x\n      notify: h\n", 5, "notify", "handlers"},
 		{head + "    - raw: x\n      vars: {a: \"{{ lookup('env', 'X') }}\"}\n", 5, "lookup()", ""},
 		{head + "    - raw: x\n      check_mode: \"{{ c }}\"\n", 5, "a templated check_mode", ""},
@@ -382,6 +385,15 @@ func TestLoadPlaybookSyntaxErrors(t *testing.T) {
 		{"- hosts: all\n  gather_facts: false\n  tasks:\n    - block: 3\n", 4, "A malformed block"},
 		{"- hosts: all\n  gather_facts: false\n  tasks:\n    - raw: x\n      vars:\n        from: 1\n", 6, "'from' is not a valid variable name"},
 		{"- hosts: all\n  gather_facts: false\n  vars:\n    caf\u00e9: 1\n", 4, "is not a valid variable name"},
+		{"- hosts: all\n  gather_facts: false\n  tasks:\n    - raw: x\n      loop: [1]\n      with_items: [2]\n", 6, "duplicate loop in task: items"},
+		{"- hosts: all\n  gather_facts: false\n  tasks:\n    - raw: x\n      with_items:\n", 5, "you must specify a value when using with_items"},
+		{"- hosts: all\n  gather_facts: false\n  tasks:\n    - raw: x\n      loop: [1]\n      loop_control: x\n", 6, "the `loop_control` value must be specified as a dictionary"},
+		{"- hosts: all\n  gather_facts: false\n  tasks:\n    - raw: x\n      loop: [1]\n      loop_control: {lable: x}\n", 6, "'lable' is not a valid attribute for a LoopControl"},
+		{"- hosts: all\n  gather_facts: false\n  tasks:\n    - raw: x\n      loop: [1]\n      loop_control: {pause: soon}\n", 6, "could not be converted to a float"},
+		{"- hosts: all\n  gather_facts: false\n  tasks:\n    - pause: {seconds: 1, minutes: 1}\n", 4, "mutually exclusive: minutes|seconds"},
+		{"- hosts: all\n  gather_facts: false\n  tasks:\n    - pause: seconds=soon\n", 4, "unable to convert to int"},
+		{"- hosts: all\n  gather_facts: false\n  tasks:\n    - pause: {sekonds: 1}\n", 4, "Invalid options for pause: sekonds"},
+		{"- hosts: all\n  gather_facts: false\n  tasks:\n    - wait_for_connection: timeout=never\n", 4, "timeout must be an integer"},
 	}
 	dir := t.TempDir()
 	for i, c := range cases {

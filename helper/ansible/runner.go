@@ -74,6 +74,10 @@ type RunOptions struct {
 	Check bool
 	// StartAtTask is --start-at-task: a task name or shell pattern.
 	StartAtTask string
+	// Prompt asks at the operator's terminal and reads the answer (not
+	// echoed unless echo): pause's prompt. nil: there is no terminal,
+	// and a playbook whose pause prompts is refused (Playbook.Prompts).
+	Prompt func(ctx context.Context, prompt string, echo bool) (string, error)
 }
 
 // HostStats are one host's PLAY RECAP counts.
@@ -597,104 +601,6 @@ func stripInternal(res map[string]any) map[string]any {
 	return out
 }
 
-// onHost runs the task (each loop item) on one host and counts it.
-func (r *runner) onHost(ctx context.Context, play *Play, t *Task, h string) (hostOutcome, string) {
-	vars := r.taskVars(h, t)
-	var b strings.Builder
-	items, loop, err := r.loopItems(t, vars)
-	if err != nil {
-		return r.fail(h, t, &b, map[string]any{"failed": true, "msg": err.Error()})
-	}
-	if !loop {
-		res := r.runOnce(ctx, play, t, h, vars, nil)
-		return r.count(h, t, res, &b, "")
-	}
-	// A loop: each item is run and shown; the task's result is the list.
-	var results []any
-	changed, failed, skippedAll := false, false, len(items) > 0
-	var unreach map[string]any
-	for _, item := range items {
-		local := withVar(vars, "item", item)
-		res := r.runOnce(ctx, play, t, h, local, item)
-		res["item"] = item
-		results = append(results, res)
-		label := fmt.Sprintf(" => (item=%s)", itemLabel(item))
-		switch {
-		case res["unreachable"] == true:
-			unreach = res
-		case res["skipped"] == true:
-			fmt.Fprintf(&b, "skipping: [%s]%s \n", h, label)
-		case res["failed"] == true:
-			failed = true
-			fmt.Fprintf(&b, "failed: [%s]%s => %s\n", h, label, resultJSON(res))
-		case res["changed"] == true:
-			skippedAll = false
-			changed = true
-			fmt.Fprintf(&b, "changed: [%s]%s\n", h, label)
-		default:
-			skippedAll = false
-			fmt.Fprintf(&b, "ok: [%s]%s\n", h, label)
-		}
-		if res["skipped"] != true {
-			skippedAll = false
-		}
-		if unreach != nil {
-			break
-		}
-	}
-	total := map[string]any{"results": results, "changed": changed, "msg": "All items completed"}
-	if failed {
-		total["failed"] = true
-		total["msg"] = "One or more items failed"
-	}
-	if skippedAll {
-		total["skipped"] = true
-		total["msg"] = "All items skipped"
-	}
-	if unreach != nil {
-		total = unreach
-	}
-	return r.count(h, t, total, &b, "loop")
-}
-
-func withVar(vars map[string]any, k string, v any) map[string]any {
-	local := make(map[string]any, len(vars)+1)
-	for kk, vv := range vars {
-		local[kk] = vv
-	}
-	local[k] = v
-	return local
-}
-
-func itemLabel(item any) string {
-	switch v := item.(type) {
-	case string:
-		return v
-	case nil:
-		return "None"
-	}
-	b, _ := json.Marshal(item)
-	return string(b)
-}
-
-// loopItems renders a task's loop.
-func (r *runner) loopItems(t *Task, vars map[string]any) ([]any, bool, error) {
-	if t.Loop == nil {
-		return nil, false, nil
-	}
-	v, err := r.t.RenderValue(t.Loop, vars)
-	if err != nil {
-		return nil, true, err
-	}
-	switch l := v.(type) {
-	case []any:
-		return l, true, nil
-	case []string:
-		return strSlice(l), true, nil
-	}
-	return nil, true, fmt.Errorf("Invalid data passed to 'loop', it requires a list, got this instead: %v. Hint: If you passed a list/dict of just one element, try adding wantlist=True to your lookup invocation or use q/query instead of lookup.", v)
-}
-
 func strSlice(s []string) []any {
 	out := make([]any, len(s))
 	for i, x := range s {
@@ -838,6 +744,10 @@ func (r *runner) module(ctx context.Context, play *Play, t *Task, h string, vars
 		return r.setFact(t, vars)
 	case "assert":
 		return r.assert(t, vars)
+	case "pause":
+		return r.pause(ctx, t, vars), false
+	case "wait_for_connection":
+		return r.waitForConnection(ctx, play, t, h, vars), false
 	case "raw", "script":
 		res := r.command(ctx, play, t, h, vars)
 		final := res["unreachable"] == true || res["_final"] == true

@@ -58,6 +58,23 @@ func banners(out string) string {
 	return strings.Join(b, "\n")
 }
 
+// itemLines are the per-item result lines (without a failure's JSON),
+// sorted: hosts report in the order they finish.
+func itemLines(out string) string {
+	var lines []string
+	for _, l := range strings.Split(out, "\n") {
+		if !strings.Contains(l, "(item=") {
+			continue
+		}
+		if i := strings.Index(l, ") => {"); i >= 0 {
+			l = l[:i+1]
+		}
+		lines = append(lines, strings.TrimRight(l, " "))
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
+}
+
 func markList(dir string) string {
 	ents, _ := os.ReadDir(dir)
 	var names []string
@@ -139,6 +156,9 @@ func diffPlay(t *testing.T, playbook string, args []string, o RunOptions, files 
 	}
 	if acode != code {
 		t.Errorf("exit: ops play %d, ansible-playbook %d", code, acode)
+	}
+	if a, g := itemLines(string(aout)), itemLines(oout); a != g {
+		t.Errorf("loop items:\nops play:\n%s\nansible-playbook:\n%s", g, a)
 	}
 	if t.Failed() {
 		t.Logf("ops play:\n%s\nansible-playbook:\n%s", oout, aout)
@@ -416,4 +436,77 @@ func TestDiffRollingRestart(t *testing.T) {
 	// h3 is broken: a marker the health check sees, made by a first play.
 	pb = dhead + "  tasks:\n    - raw: touch {{ mark_dir }}/h3.broken\n      run_once: true\n" + pb
 	diffPlay(t, pb, nil, RunOptions{})
+}
+
+func TestDiffLoops(t *testing.T) {
+	for _, tc := range []struct {
+		name, pb string
+	}{
+		{"with_items flattens one level", dhead + `  vars:
+    more: [d, [e]]
+  tasks:
+    - raw: touch {{ mark_dir }}/{{ inventory_hostname }}-{{ item }}
+      with_items: [a, [b, c]]
+    - raw: touch {{ mark_dir }}/{{ inventory_hostname }}-more-{{ item | string | regex_replace("[^a-z]", "") }}
+      with_items: "{{ more }}"
+    - raw: touch {{ mark_dir }}/{{ inventory_hostname }}-one-{{ item }}
+      with_items: single
+`},
+		{"loop_control", dhead + `  tasks:
+    - name: loop_var, index_var, label
+      raw: touch {{ mark_dir }}/{{ inventory_hostname }}-{{ pkg.name }}-{{ idx }}
+      loop: [{name: nginx, v: 1}, {name: redis, v: 2}]
+      loop_control:
+        loop_var: pkg
+        index_var: idx
+        label: "{{ pkg.name }}"
+      register: r
+    - name: what the loop registered
+      raw: touch {{ mark_dir }}/{{ inventory_hostname }}-reg-{{ r.results[0].ansible_loop_var }}_{{ r.results[1].pkg.name }}-{{ r.results[1].idx }}-{{ r.results[1].ansible_index_var }}
+    - name: extended
+      raw: "touch {{ mark_dir }}/{{ inventory_hostname }}-ext-{{ item }}-{{ ansible_loop.index }}-{{ ansible_loop.revindex0 }}-{{ ansible_loop.first }}-{{ ansible_loop.last }}-{{ ansible_loop.length }}-{{ ansible_loop.allitems | join('') }}-{{ ansible_loop.previtem | default('none') }}"
+      loop: [x, y, z]
+      loop_control:
+        extended: true
+        pause: 0.2
+    - name: a dict item shown as Python shows it
+      raw: "true"
+      loop: [{n: 1}]
+    - name: failing and skipped items
+      raw: "test {{ item }} != bad"
+      loop: [good, bad, skip]
+      when: item != 'skip'
+      ignore_errors: true
+`},
+	} {
+		t.Run(tc.name, func(t *testing.T) { diffPlay(t, tc.pb, nil, RunOptions{}) })
+	}
+}
+
+func TestDiffPauseAndWaitForConnection(t *testing.T) {
+	pb := dhead + `  tasks:
+    - name: a pause runs once, for the first host
+      pause:
+        seconds: 1
+      register: p
+    - name: only the first host has its result
+      raw: touch {{ mark_dir }}/{{ inventory_hostname }}-p-{{ p.stdout | default('none') | regex_replace(' ', '_') }}
+    - name: wait
+      wait_for_connection:
+        timeout: 10
+        sleep: 1
+      register: w
+    - raw: touch {{ mark_dir }}/{{ inventory_hostname }}-w-{{ w.elapsed is defined }}-{{ w.changed }}
+    - name: pause minutes
+      pause: minutes=0
+`
+	diffPlay(t, pb, nil, RunOptions{})
+	t.Run("check mode skips wait_for_connection", func(t *testing.T) {
+		diffPlay(t, dhead+`  tasks:
+    - wait_for_connection: timeout=5
+      register: w
+    - raw: touch {{ mark_dir }}/{{ inventory_hostname }}-{{ w.skipped | default(false) }}
+      check_mode: false
+`, []string{"-C"}, RunOptions{Check: true})
+	})
 }

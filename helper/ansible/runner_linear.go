@@ -111,11 +111,15 @@ func (r *runner) runBatch(ctx context.Context, play *Play, blocks []*Task, batch
 				}
 			}
 		} else {
-			if (r.anyErrorsFatal(play, task) || task.RunOnce) && !ignoresErrors(task) {
+			// pause bypasses the host loop (BYPASS_HOST_LOOP): it runs
+			// for the first host, as run_once, but its result stays that
+			// host's.
+			once := task.RunOnce || task.Module == "pause"
+			if (r.anyErrorsFatal(play, task) || once) && !ignoresErrors(task) {
 				aef = true
 			}
 			ran := run
-			if task.RunOnce {
+			if once {
 				ran = run[:1]
 			}
 			outcomes := r.task(ctx, play, task, ran, batch)

@@ -242,6 +242,22 @@ func (p *Pool) Exec(ctx context.Context, t Target, c Command) (r Result) {
 
 var errPoolClosed = errors.New("the pool is closed")
 
+// Forget closes t's kept connection, or, when a command still uses it,
+// stops keeping it (it is closed when that command ends); t's next
+// command dials a new one.
+func (p *Pool) Forget(t Target) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	hc := p.conns[t.poolKey()]
+	if hc == nil {
+		return
+	}
+	p.dropLocked(hc)
+	if hc.busy == 0 {
+		hc.conn.Close()
+	}
+}
+
 // poolKey tells hosts apart: name, user, address and jump hosts.
 func (t Target) poolKey() string {
 	var b strings.Builder

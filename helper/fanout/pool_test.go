@@ -644,3 +644,34 @@ func TestPoolThroughAJumpHost(t *testing.T) {
 		t.Errorf("through the jump host once up: %s %q", r.Status, r.Error)
 	}
 }
+
+// Forget closes the host's kept connection: its next command dials a new
+// one (wait_for_connection after a reboot), and other hosts keep theirs.
+func TestPoolForgetDialsAgain(t *testing.T) {
+	srv := startPoolServer(t)
+	p := newTestPool(t, clientOptions(t))
+	a := Target{Name: "a", Addr: srv.Addr, User: "u"}
+	b := Target{Name: "b", Addr: srv.Addr, User: "u"}
+	ctx := context.Background()
+	for _, h := range []Target{a, b, a, b} {
+		if r := p.Exec(ctx, h, Command{Line: "uptime"}); r.Status != OK {
+			t.Fatalf("%s: %s %s", h.Name, r.Status, r.Error)
+		}
+	}
+	if d := p.Dials(); d != 2 {
+		t.Fatalf("%d dials before Forget, want 2", d)
+	}
+	p.Forget(a)
+	p.Forget(Target{Name: "nobody", Addr: srv.Addr, User: "u"}) // none kept: nothing happens
+	if p.Open() != 1 {
+		t.Errorf("%d open after Forget, want b's only", p.Open())
+	}
+	for _, h := range []Target{a, b} {
+		if r := p.Exec(ctx, h, Command{Line: "uptime"}); r.Status != OK {
+			t.Fatalf("%s: %s %s", h.Name, r.Status, r.Error)
+		}
+	}
+	if d, n := p.Dials(), srv.conns.Load(); d != 3 || n != 3 {
+		t.Errorf("%d dials, %d TCP connections; want 3 (a twice, b once)", d, n)
+	}
+}

@@ -78,6 +78,13 @@ func Down(ctx context.Context, o Options) error {
 			errs = append(errs, err)
 		}
 	}
+	// The lab's mackerel-agent.conf, never a real agent's.
+	if b, err := os.ReadFile(MackerelAgentConf); err == nil && strings.HasPrefix(string(b), labConfMark) {
+		if err := os.Remove(MackerelAgentConf); err != nil {
+			errs = append(errs, err)
+		}
+		_ = os.Remove(filepath.Dir(MackerelAgentConf)) // only when empty
+	}
 	if err := os.RemoveAll(o.Dir); err != nil {
 		errs = append(errs, err)
 	}

@@ -36,10 +36,8 @@ log:
   remote: ssh://%s/home/%s/runlog.git
 container:
   env: [MACKEREL_APIBASE]
-  mounts:
-    - %s:/etc/mackerel-agent/mackerel-agent.conf
 `, st.OpServerDest(), st.OpServerSocket, st.RegistryAddr, st.ECRAddr, AWSRegion, st.KnownHosts(), TargetUser,
-		filepath.Join(st.Dir, "runlog"), st.OpServerDest(), OpUser, st.MackerelConf)
+		filepath.Join(st.Dir, "runlog"), st.OpServerDest(), OpUser)
 	if err := os.WriteFile(st.ConfigPath(), []byte(conf), 0o644); err != nil {
 		return err
 	}

@@ -10,16 +10,20 @@ import (
 // Fixed names of what the lab creates outside its state directory. They are
 // prefixed so that nothing of the machine's own is ever touched.
 const (
-	RunDir       = "/run/ops-lab"
-	OpUser       = "opslab-op"
-	TargetUser   = "opslab-deploy"
-	DockerGroup  = "opslab-docker"
-	Bridge       = "opslab0"
-	bridgeCIDR   = "172.29.213.1/24"
-	SudoersFile  = "/etc/sudoers.d/opslab"
-	BaseImage    = "debian:bookworm-slim"
-	RegistryUser = "AWS" // ECR tokens carry AWS:<password>
-	AWSRegion    = "us-east-1"
+	RunDir      = "/run/ops-lab"
+	OpUser      = "opslab-op"
+	TargetUser  = "opslab-deploy"
+	DockerGroup = "opslab-docker"
+	Bridge      = "opslab0"
+	bridgeCIDR  = "172.29.213.1/24"
+	SudoersFile = "/etc/sudoers.d/opslab"
+	// MackerelAgentConf is the operation server's agent config, which
+	// remote-container mounts by default; labConfMark starts the lab's.
+	MackerelAgentConf = "/etc/mackerel-agent/mackerel-agent.conf"
+	labConfMark       = "# ops-lab:"
+	BaseImage         = "debian:bookworm-slim"
+	RegistryUser      = "AWS" // ECR tokens carry AWS:<password>
+	AWSRegion         = "us-east-1"
 )
 
 // Target is one lab host: a real sshd on its own loopback address.

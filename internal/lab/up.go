@@ -504,9 +504,17 @@ func (u *upper) opSSHD(ctx context.Context) error {
 	if err := u.appendKnownHost(host, pn, key); err != nil {
 		return err
 	}
-	// The operation server is monitored by Mackerel: its agent's config holds the API key.
-	conf := filepath.Join(RunDir, "mackerel-agent.conf")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf("# ops-lab: the operation server's mackerel-agent configuration\napikey = %q\napibase = %q\n", u.st.MackerelAPIKey, "http://"+u.st.MackerelAddr)), 0o640); err != nil {
+	// The operation server is monitored by Mackerel: its agent's config
+	// holds the API key, where the seed's server has it (remote-container
+	// mounts it by default). A real agent's file is never overwritten.
+	conf := MackerelAgentConf
+	if b, err := os.ReadFile(conf); err == nil && !strings.HasPrefix(string(b), labConfMark) {
+		return fmt.Errorf("%s exists and was not written by ops-lab (a real mackerel-agent?): the lab would overwrite it", conf)
+	}
+	if err := os.MkdirAll(filepath.Dir(conf), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf("%s the operation server's mackerel-agent configuration\napikey = %q\napibase = %q\n", labConfMark, u.st.MackerelAPIKey, "http://"+u.st.MackerelAddr)), 0o640); err != nil {
 		return err
 	}
 	if err := run(ctx, "chown", "root:"+OpUser, conf); err != nil {
