@@ -225,7 +225,7 @@ func (cl *checklist) mackerelKey(d *deps) {
 		if passed {
 			cl.line(true, "mackerel", "%s from the environment, passed into the container (container.env)", name)
 		} else {
-			cl.line(true, "mackerel", "%s from the environment (add it to container.env to pass it into the container)", name)
+			cl.line(true, "mackerel", "%s from the environment (add it to container.env to pass it into the container; without it the container reads the operation server's mackerel-agent.conf)", name)
 		}
 		return
 	}

@@ -493,7 +493,7 @@ func TestDiffPauseAndWaitForConnection(t *testing.T) {
       raw: touch {{ mark_dir }}/{{ inventory_hostname }}-p-{{ p.stdout | default('none') | regex_replace(' ', '_') }}
     - name: wait
       wait_for_connection:
-        timeout: 10
+        timeout: 120
         sleep: 1
       register: w
     - raw: touch {{ mark_dir }}/{{ inventory_hostname }}-w-{{ w.elapsed is defined }}-{{ w.changed }}
