@@ -1,10 +1,7 @@
 package ansible
 
 import (
-	"bytes"
 	"context"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,30 +31,12 @@ func (c *countExec) Exec(_ context.Context, host string, r ExecRequest) ExecResu
 
 func runCount(t *testing.T, playbook string, o RunOptions, fail ...string) (*Recap, string, *countExec) {
 	t.Helper()
-	dir := t.TempDir()
-	p := filepath.Join(dir, "pb.yml")
-	os.WriteFile(p, []byte(playbook), 0o644)
-	os.WriteFile(filepath.Join(dir, "s.sh"), []byte("#!/bin/sh\necho hi\n"), 0o755)
-	pb, err := LoadPlaybook(p, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	inv, err := Open(context.Background(), Options{Sources: []string{"h1,h2,h3,"}, Basedir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	o.Out = &out
-	o.ScriptBase = dir
 	c := &countExec{n: map[string]int{}, fail: map[string]bool{}}
 	for _, h := range fail {
 		c.fail[h] = true
 	}
-	recap, err := RunPlaybook(context.Background(), inv, pb, c, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return recap, out.String(), c
+	recap, out := runWith(t, playbook, c, o)
+	return recap, out, c
 }
 
 func recapLine(r *Recap, h string) string {

@@ -32,9 +32,21 @@ func (f *fakeExec) Exec(_ context.Context, host string, c ExecRequest) ExecResul
 
 func runFake(t *testing.T, playbook string, o RunOptions, fail ...string) (*Recap, string) {
 	t.Helper()
+	f := &fakeExec{fail: map[string]bool{}}
+	for _, h := range fail {
+		f.fail[h] = true
+	}
+	return runWith(t, playbook, f, o)
+}
+
+// runWith runs playbook on h1, h2 and h3 with ex; the output is
+// returned unless o.Out takes it. s.sh beside the playbook is a script.
+func runWith(t *testing.T, playbook string, ex Executor, o RunOptions) (*Recap, string) {
+	t.Helper()
 	dir := t.TempDir()
 	p := filepath.Join(dir, "pb.yml")
 	os.WriteFile(p, []byte(playbook), 0o644)
+	os.WriteFile(filepath.Join(dir, "s.sh"), []byte("#!/bin/sh\necho hi\n"), 0o755)
 	pb, err := LoadPlaybook(p, false)
 	if err != nil {
 		t.Fatal(err)
@@ -47,11 +59,10 @@ func runFake(t *testing.T, playbook string, o RunOptions, fail ...string) (*Reca
 	if o.Out == nil {
 		o.Out = &out
 	}
-	f := &fakeExec{fail: map[string]bool{}}
-	for _, h := range fail {
-		f.fail[h] = true
+	if o.ScriptBase == "" {
+		o.ScriptBase = dir
 	}
-	recap, err := RunPlaybook(context.Background(), inv, pb, f, o)
+	recap, err := RunPlaybook(context.Background(), inv, pb, ex, o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package ansible
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -33,28 +32,6 @@ func (d *downExec) Redial(host, _ string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.redials[host]++
-}
-
-func runWith(t *testing.T, playbook string, ex Executor, o RunOptions) (*Recap, string) {
-	t.Helper()
-	dir := t.TempDir()
-	p := filepath.Join(dir, "pb.yml")
-	os.WriteFile(p, []byte(playbook), 0o644)
-	pb, err := LoadPlaybook(p, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	inv, err := Open(context.Background(), Options{Sources: []string{"h1,h2,h3,"}, Basedir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	o.Out = &out
-	recap, err := RunPlaybook(context.Background(), inv, pb, ex, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return recap, out.String()
 }
 
 // wait_for_connection redials until the host answers, then the play goes

@@ -1,9 +1,6 @@
 package ansible
 
-import (
-	"regexp"
-	"strings"
-)
+import "regexp"
 
 // --start-at-task as ansible-core 2.14's PlayIterator applies it: each
 // host of the first batch whose play has a matching task (its name, or
@@ -12,49 +9,8 @@ import (
 
 // fnmatch is Python's fnmatch.fnmatchcase.
 func fnmatch(name, pattern string) bool {
-	var b strings.Builder
-	b.WriteString(`^(?s:`)
-	for i := 0; i < len(pattern); i++ {
-		c := pattern[i]
-		switch c {
-		case '*':
-			b.WriteString(".*")
-		case '?':
-			b.WriteString(".")
-		case '[':
-			j := i + 1
-			if j < len(pattern) && pattern[j] == '!' {
-				j++
-			}
-			if j < len(pattern) && pattern[j] == ']' {
-				j++
-			}
-			for j < len(pattern) && pattern[j] != ']' {
-				j++
-			}
-			if j >= len(pattern) {
-				b.WriteString(`\[`)
-				continue
-			}
-			class := pattern[i+1 : j]
-			class = strings.ReplaceAll(class, `\`, `\\`)
-			if strings.HasPrefix(class, "!") {
-				class = "^" + class[1:]
-			} else if strings.HasPrefix(class, "^") {
-				class = `\` + class
-			}
-			b.WriteString("[" + class + "]")
-			i = j
-		default:
-			b.WriteString(regexp.QuoteMeta(string(c)))
-		}
-	}
-	b.WriteString(`)$`)
-	re, err := regexp.Compile(b.String())
-	if err != nil {
-		return false
-	}
-	return re.MatchString(name)
+	re, err := regexp.Compile(`^(?s:` + fnmatchTranslate(pattern) + `)$`)
+	return err == nil && re.MatchString(name)
 }
 
 // startsAt is the PlayIterator's test of a task against --start-at-task.
