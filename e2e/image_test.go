@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -135,10 +136,11 @@ func TestImageLifecycle(t *testing.T) {
 	}
 
 	out, stderr, code = ops("check")
-	if code != 0 || strings.Count(out, "\nok ") != 4 || !strings.HasPrefix(out, "ok ") {
+	if code != 0 || strings.Count(out, "\nok ") != 5 || !strings.HasPrefix(out, "ok ") {
 		t.Errorf("check: exit %d\n%s%s", code, out, stderr)
 	}
-	for _, want := range []string{"ssh ", "engine ", "image ", "ansible [core 2.14", "forwarded agent visible in a container (1 key(s))"} {
+	for _, want := range []string{"ssh ", "engine ", "image ", "ansible [core 2.14", "forwarded agent visible in a container (1 key(s))",
+		fmt.Sprintf("mackerel-inventory in the image lists %d host(s) (apikey in the server's /etc/mackerel-agent/mackerel-agent.conf)", len(strings.Split(inventoryHosts(st), ",")))} {
 		if !strings.Contains(out, want) {
 			t.Errorf("check lacks %q:\n%s", want, out)
 		}

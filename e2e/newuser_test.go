@@ -242,7 +242,7 @@ func TestNewUserFromAReleaseArchive(t *testing.T) {
 	}
 	u.env = base
 	out, errs, code = u.run(t, work, ops, "check")
-	if code != 0 {
+	if code != 0 || !strings.Contains(out, "mackerel-inventory in the image lists") {
 		t.Errorf("ops check: exit %d\n%s%s", code, out, errs)
 	}
 	out, errs, code = u.run(t, work, ops, "remote-container", "ansible-playbook", "-i", "/usr/local/bin/mackerel-inventory", "playbooks/uptime.yml")

@@ -115,6 +115,7 @@ func runCheck(ctx context.Context, d *deps, o sshOptions, asJSON bool) error {
 		code, err := docker.RunCaptured(ctx, remote, docker.Spec{Name: "ops-check-" + randomName(), Image: ref, Cmd: []string{"ansible", "--version"}}, &out, &errb)
 		first, _, _ := strings.Cut(out.String(), "\n")
 		cl.line(err == nil && code == 0, "ansible", "%s", errOr(orExit(err, code, errb.String()), func() string { return first + " in the image" }))
+		cl.checkMackerel(ctx, d, client, remote, ref)
 
 		fwd, err := d.forwardedAgent(client, o)
 		if err == nil && fwd == nil {
