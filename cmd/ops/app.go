@@ -35,9 +35,10 @@ type deps struct {
 	// secret masks a value (a password ops asked for) in the run being
 	// recorded; a no-op when none is.
 	secret func(string)
-	doctor doctorClients // ops doctor's clients; zero: the real ones
-	self   string        // this executable
-	argv   []string      // as typed, for the run log
+	doctor doctorClients   // ops doctor's clients; zero: the real ones
+	site   *opsconfig.Site // the site reached (nil: server.host)
+	self   string          // this executable
+	argv   []string        // as typed, for the run log
 }
 
 // configFlags are global flags that override one configuration key each.

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/urfave/cli/v2"
 
@@ -18,18 +19,19 @@ func checkCommand(d *deps) *cli.Command {
 	return &cli.Command{
 		Name:  "check",
 		Usage: "check the operation server: SSH, engine, image digest, ansible in the image, forwarded agent in a container",
-		Flags: append(sshFlags(), &cli.BoolFlag{Name: "json", Usage: "a JSON array of {check, ok, detail} on stdout"}),
+		Flags: append(sshFlags(), siteFlag(), &cli.BoolFlag{Name: "json", Usage: "a JSON array of {check, ok, detail} on stdout (and site, with sites)"}),
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
 				return usagef("check takes no arguments")
 			}
-			return runCheck(c.Context, d, sshOptionsFrom(c), c.Bool("json"))
+			return runCheck(c.Context, d, sshOptionsFrom(c), c.Bool("json"), c.String("site"))
 		},
 	}
 }
 
 // checkItem is one line of the checklist (--json's schema).
 type checkItem struct {
+	Site   string `json:"site,omitempty"`
 	Check  string `json:"check"`
 	OK     bool   `json:"ok"`
 	Detail string `json:"detail"`
@@ -37,6 +39,7 @@ type checkItem struct {
 
 type checklist struct {
 	d      *deps
+	site   string
 	failed int
 	json   bool
 	items  []checkItem
@@ -49,7 +52,7 @@ func (c *checklist) line(ok bool, name, format string, a ...any) bool {
 		c.failed++
 	}
 	detail := fmt.Sprintf(format, a...)
-	c.items = append(c.items, checkItem{Check: name, OK: ok, Detail: detail})
+	c.items = append(c.items, checkItem{Site: c.site, Check: name, OK: ok, Detail: detail})
 	if !c.json {
 		fmt.Fprintf(c.d.out, "%-7s %-9s %s\n", status, name, detail)
 	}
@@ -62,36 +65,75 @@ func randomName() string {
 	return hex.EncodeToString(b)
 }
 
-func runCheck(ctx context.Context, d *deps, o sshOptions, asJSON bool) error {
-	cl := &checklist{d: d, json: asJSON}
+// runCheck checks each selected site's server at once; with named
+// sites, each checklist is printed under its site's name.
+func runCheck(ctx context.Context, d *deps, o sshOptions, asJSON bool, siteSpec string) error {
+	sites, err := d.selectSites(siteSpec)
+	if err != nil {
+		return err
+	}
 	ref, err := d.imageRef()
 	if err != nil {
 		return err
 	}
-	done := func() error {
-		if cl.json {
-			if err := json.NewEncoder(d.out).Encode(cl.items); err != nil {
-				return err
-			}
+	lists := make([]*checklist, len(sites))
+	outs := make([]bytes.Buffer, len(sites))
+	var wg sync.WaitGroup
+	for i, s := range sites {
+		sd := d
+		if s != nil {
+			sd = d.atSite(s, &outs[i], nil)
 		}
-		if cl.failed > 0 {
-			return fmt.Errorf("%d check(s) failed", cl.failed)
+		lists[i] = &checklist{d: sd, json: asJSON}
+		if s != nil {
+			lists[i].site = s.Name
 		}
-		return nil
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			checkServer(ctx, sd, o, lists[i], ref)
+		}()
 	}
+	wg.Wait()
+	var items []checkItem
+	failed := 0
+	for i, s := range sites {
+		if s != nil && !asJSON {
+			fmt.Fprintf(d.out, "site %s (%s)\n", s.Name, s.Host)
+			_, _ = outs[i].WriteTo(d.out)
+		}
+		items = append(items, lists[i].items...)
+		failed += lists[i].failed
+	}
+	if asJSON {
+		if items == nil {
+			items = []checkItem{}
+		}
+		if err := json.NewEncoder(d.out).Encode(items); err != nil {
+			return err
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d check(s) failed", failed)
+	}
+	return nil
+}
+
+// checkServer fills cl with the checks of d's operation server.
+func checkServer(ctx context.Context, d *deps, o sshOptions, cl *checklist, ref string) {
 	client, err := d.dialServer(ctx, o)
 	if !cl.line(err == nil, "ssh", "%s", errOr(err, func() string {
 		return fmt.Sprintf("%s reached, host key verified against %s", client.Dest, d.cfg.Path("ssh.known_hosts"))
 	})) {
-		return done()
+		return
 	}
 	defer client.Close()
 	remote, err := d.serverEngine(ctx, client)
 	if !cl.line(err == nil, "engine", "%s", errOr(err, func() string {
 		v, _ := remote.ServerVersion(ctx)
-		return fmt.Sprintf("Docker %s at %s", v.Version, d.cfg.String("server.docker_socket"))
+		return fmt.Sprintf("Docker %s at %s", v.Version, d.serverSocket())
 	})) {
-		return done()
+		return
 	}
 	defer remote.Close()
 
@@ -139,7 +181,6 @@ func runCheck(ctx context.Context, d *deps, o sshOptions, asJSON bool) error {
 			return fmt.Sprintf("forwarded agent visible in a container (%d key(s))", strings.Count(strings.TrimSpace(out.String()), "\n")+1)
 		}))
 	}
-	return done()
 }
 
 // registryDigest asks the registry (through the local engine) which digest ref has.

@@ -56,7 +56,7 @@ func (d *deps) prompter() sshx.Prompter {
 
 // dialServer connects to the operation server named by server.host.
 func (d *deps) dialServer(ctx context.Context, o sshOptions) (*sshx.Client, error) {
-	dest := d.cfg.String("server.host")
+	dest := d.serverHost()
 	if dest == "" {
 		return nil, usagef("no operation server: set server.host in ops.yaml, OPS_SERVER_HOST or --server")
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strings"
+	"sync"
 
 	dclient "github.com/docker/docker/client"
 	"github.com/urfave/cli/v2"
@@ -16,20 +18,21 @@ type deployOptions struct {
 	ssh     sshOptions
 	root    string
 	noBuild bool
+	site    string // --site
 }
 
 func deployCommand(d *deps) *cli.Command {
 	return &cli.Command{
 		Name:  "deploy",
 		Usage: "build, push, then pull the image on the operation server through its Docker API over SSH",
-		Flags: append(sshFlags(),
+		Flags: append(sshFlags(), siteFlag(),
 			&cli.StringFlag{Name: "project", Usage: "project `DIR` holding image/ (default: found upwards from here)"},
 			&cli.BoolFlag{Name: "no-build", Usage: "push and pull the image already built"}),
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
 				return usagef("deploy takes no arguments")
 			}
-			o := deployOptions{ssh: sshOptionsFrom(c), noBuild: c.Bool("no-build")}
+			o := deployOptions{ssh: sshOptionsFrom(c), noBuild: c.Bool("no-build"), site: c.String("site")}
 			if !o.noBuild {
 				root, err := projectRoot(c.String("project"))
 				if err != nil {
@@ -44,7 +47,7 @@ func deployCommand(d *deps) *cli.Command {
 
 // serverEngine connects to the operation server's engine through SSH.
 func (d *deps) serverEngine(ctx context.Context, client *sshx.Client) (*dclient.Client, error) {
-	sock := d.cfg.String("server.docker_socket")
+	sock := d.serverSocket()
 	cli, err := docker.Dialed(func(ctx context.Context) (net.Conn, error) { return client.DialContext(ctx, "unix", sock) })
 	if err != nil {
 		return nil, err
@@ -71,17 +74,30 @@ func (d *deps) connectServer(ctx context.Context, o sshOptions) (*sshx.Client, *
 	return client, remote, func() { remote.Close(); client.Close() }, nil
 }
 
+// runDeploy builds and pushes once, then pulls on every selected site's
+// server at once; each must end with the pushed digest.
 func runDeploy(ctx context.Context, d *deps, o deployOptions) error {
+	sites, err := d.selectSites(o.site)
+	if err != nil {
+		return err
+	}
 	ref, err := d.imageRef()
 	if err != nil {
 		return err
 	}
-	// Reach the server first: a deploy that cannot finish should not start.
-	_, remote, closeServer, err := d.connectServer(ctx, o.ssh)
-	if err != nil {
-		return err
+	// Reach every server first: a deploy that cannot finish should not start.
+	remotes := make([]*dclient.Client, len(sites))
+	for i, s := range sites {
+		_, remote, closeServer, err := d.atSite(s, nil, nil).connectServer(ctx, o.ssh)
+		if err != nil {
+			if s != nil {
+				return fmt.Errorf("site %s: %w", s.Name, err)
+			}
+			return err
+		}
+		defer closeServer()
+		remotes[i] = remote
 	}
-	defer closeServer()
 	if !o.noBuild {
 		if _, err := runBuild(ctx, d, buildOptions{root: o.root}); err != nil {
 			return err
@@ -99,17 +115,48 @@ func runDeploy(ctx context.Context, d *deps, o deployOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := docker.Pull(ctx, remote, ref, enc, d.progress()); err != nil {
-		return fmt.Errorf("on the operation server: %w", err)
+	pulled := make([]string, len(sites))
+	errs := make([]error, len(sites))
+	var wg sync.WaitGroup
+	for i := range sites {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			progress := d.progress()
+			if len(sites) > 1 {
+				progress = docker.Progress{} // several pulls at once: no interleaved bars
+			}
+			if err := docker.Pull(ctx, remotes[i], ref, enc, progress); err != nil {
+				errs[i] = fmt.Errorf("on the operation server: %w", err)
+				return
+			}
+			pulled[i], errs[i] = docker.RepoDigest(ctx, remotes[i], ref)
+		}()
 	}
-	pulled, err := docker.RepoDigest(ctx, remote, ref)
-	if err != nil {
-		return err
+	wg.Wait()
+	fmt.Fprintf(d.err, "ops: pushed           %s\n", pushed)
+	var bad []string
+	for i, s := range sites {
+		name, label := "", "operation server"
+		if s != nil {
+			name, label = s.Name, "site "+s.Name
+		}
+		switch {
+		case errs[i] != nil:
+			bad = append(bad, fmt.Sprintf("%s: %v", label, errs[i]))
+			continue
+		case pulled[i] != pushed:
+			bad = append(bad, fmt.Sprintf("%s has %s, not the pushed %s", label, pulled[i], pushed))
+		}
+		fmt.Fprintf(d.err, "ops: %-16s %s\n", label, pulled[i])
+		if name != "" {
+			fmt.Fprintf(d.out, "%s %s\n", name, pulled[i])
+		} else if pulled[i] == pushed {
+			fmt.Fprintln(d.out, pulled[i])
+		}
 	}
-	fmt.Fprintf(d.err, "ops: pushed           %s\nops: operation server %s\n", pushed, pulled)
-	if pulled != pushed {
-		return fmt.Errorf("the operation server has %s, not the pushed %s", pulled, pushed)
+	if len(bad) > 0 {
+		return fmt.Errorf("%s", strings.Join(bad, "; "))
 	}
-	fmt.Fprintln(d.out, pulled)
 	return nil
 }

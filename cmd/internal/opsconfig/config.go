@@ -125,6 +125,7 @@ type Config struct {
 	File   string   // the file of highest precedence read, if any
 	Files  []string // every file read, highest precedence first
 	values map[string]*Value
+	sites  map[string]*Site // sites: named operation servers
 }
 
 func (c *Config) read(path string, b []byte) error {
@@ -142,8 +143,10 @@ type Options struct {
 	Dir      string // working directory
 	UserFile string
 	Getenv   func(string) string
-	Flags    map[string]string // key → value given by flag
-	FlagOf   map[string]string // key → flag name, for Source
+	// Environ lists the environment (for OPS_SITES_…); nil: os.Environ.
+	Environ func() []string
+	Flags   map[string]string // key → value given by flag
+	FlagOf  map[string]string // key → flag name, for Source
 }
 
 // BadValue is a mistake in what the user wrote: a key, a value, a file's syntax.
@@ -226,6 +229,13 @@ func Load(o Options) (*Config, error) {
 			v.Source = "env " + k.Env()
 		}
 	}
+	environ := o.Environ
+	if environ == nil {
+		environ = os.Environ
+	}
+	if err := c.sitesFromEnv(environ()); err != nil {
+		return nil, err
+	}
 	names := make([]string, 0, len(o.Flags))
 	for name := range o.Flags {
 		names = append(names, name)
@@ -240,6 +250,9 @@ func Load(o Options) (*Config, error) {
 			return nil, bad("--%s: %v", o.FlagOf[name], err)
 		}
 		v.Source = "flag --" + o.FlagOf[name]
+	}
+	if err := c.checkSites(); err != nil {
+		return nil, err
 	}
 	if !c.Bool("log.replace_secret_patterns") {
 		v := c.values["log.secret_patterns"]
@@ -357,6 +370,12 @@ func (c *Config) walk(path, prefix string, m *yaml.Node) error {
 			return bad("%s:%d: key %q is given twice", path, kn.Line, name)
 		}
 		seen[kn.Value] = true
+		if name == "sites" {
+			if err := c.parseSites(path, vn); err != nil {
+				return err
+			}
+			continue
+		}
 		v, ok := c.values[name]
 		if !ok {
 			if vn.Kind == yaml.MappingNode && isSection(name) {
