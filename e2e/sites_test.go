@@ -31,7 +31,12 @@ func TestSitesCheckAndDeploy(t *testing.T) {
 	os.WriteFile(conf, []byte(strings.Replace(string(b), server, "sites:\n"+site("east")+site("west"), 1)), 0o600)
 	env := append(labEnv(t), "OPS_CONFIG="+conf)
 
-	out, errs, code := opsCmd(t, env, "check", "--site", "all")
+	out, errs, code := opsCmd(t, env, "config", "--json")
+	var cj struct{ Sites []struct{ Name, Host, Share string } }
+	if err := json.Unmarshal([]byte(out), &cj); code != 0 || err != nil || len(cj.Sites) != 2 || cj.Sites[0].Name != "east" || cj.Sites[1].Host != st.OpServerDest() || cj.Sites[1].Share != "all" {
+		t.Errorf("config --json: exit %d %v %+v\n%s", code, err, cj, errs)
+	}
+	out, errs, code = opsCmd(t, env, "check", "--site", "all")
 	if code != 0 || !strings.HasPrefix(out, "site east (") || !strings.Contains(out, "\nsite west (") || strings.Count(out, "\nok      mackerel ") != 2 {
 		t.Errorf("check --site all: exit %d\n%s%s", code, out, errs)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
@@ -47,10 +48,19 @@ var credentialEnv = []struct {
 }
 
 // configJSON is ops config --json's schema.
+type siteJSON struct {
+	Name         string `json:"name"`
+	Host         string `json:"host"`
+	DockerSocket string `json:"docker_socket"`
+	Share        string `json:"share"`
+	Source       string `json:"source"`
+}
+
 type configJSON struct {
 	File       string      `json:"file"`
 	Files      []string    `json:"files"`
 	Keys       []configKey `json:"keys"`
+	Sites      []siteJSON  `json:"sites,omitempty"`
 	AnsibleCfg struct {
 		Path     string           `json:"path"`
 		Settings []ansibleSetting `json:"settings"`
@@ -84,6 +94,9 @@ func printConfigJSON(d *deps) error {
 			val, items = opsconfig.Mask(val), nil
 		}
 		out.Keys = append(out.Keys, configKey{v.Key.Name, val, items, v.Source, v.Key.Env(), v.Key.Help})
+	}
+	for _, st := range d.cfg.Sites() {
+		out.Sites = append(out.Sites, siteJSON{st.Name, st.Host, st.DockerSocket, st.Share, st.Source})
 	}
 	acfg, err := d.ansibleConfig()
 	if err != nil {
@@ -134,6 +147,16 @@ func runConfig(d *deps, o configOptions) error {
 		}
 		if o.showHelp {
 			fmt.Fprintf(w, "\t  %s\t\t\n", v.Key.Help)
+		}
+	}
+	for _, s := range d.cfg.Sites() {
+		env := "OPS_SITES_" + strings.ToUpper(strings.ReplaceAll(s.Name, "-", "_")) + "_"
+		for _, f := range [][3]string{{"host", s.Host, "HOST"}, {"docker_socket", s.DockerSocket, "DOCKER_SOCKET"}, {"share", s.Share, "SHARE"}} {
+			val := f[1]
+			if val == "" {
+				val = "-"
+			}
+			fmt.Fprintf(w, "sites.%s.%s\t%s\t%s\t%s\n", s.Name, f[0], val, s.Source, env+f[2])
 		}
 	}
 	if err := w.Flush(); err != nil {
