@@ -32,7 +32,9 @@ func TestSitesCheckAndDeploy(t *testing.T) {
 	env := append(labEnv(t), "OPS_CONFIG="+conf)
 
 	out, errs, code := opsCmd(t, env, "config", "--json")
-	var cj struct{ Sites []struct{ Name, Host, Share string } }
+	var cj struct {
+		Sites []struct{ Name, Host, Share string }
+	}
 	if err := json.Unmarshal([]byte(out), &cj); code != 0 || err != nil || len(cj.Sites) != 2 || cj.Sites[0].Name != "east" || cj.Sites[1].Host != st.OpServerDest() || cj.Sites[1].Share != "all" {
 		t.Errorf("config --json: exit %d %v %+v\n%s", code, err, cj, errs)
 	}
